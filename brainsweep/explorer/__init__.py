@@ -1,0 +1,26 @@
+"""Explore and optimise parameters; every run stored in a pypet/HDF5 trajectory.
+
+>>> from brainsweep.explorer import ParameterSpace, Study, GridSearch, load
+"""
+
+from .executors import PoolExecutor, SerialExecutor
+from .results import Results, load
+from .runner import run_seed
+from .space import Dimension, ParameterSpace
+from .storage import StudyFileError
+from .strategy import Batch, GridSearch, Outcome, Strategy
+from .study import Study
+
+__all__ = ["ParameterSpace", "Dimension", "Study", "GridSearch", "Strategy", "Batch", "Outcome",
+           "load", "Results", "StudyFileError", "SerialExecutor", "PoolExecutor", "run_seed"]
+
+try:  # strategies built on deap / scikit-optimize
+    from .evolution import Evolution  # noqa: F401
+    __all__.append("Evolution")
+except ImportError:  # pragma: no cover - during development only
+    pass
+try:
+    from .bayes import BayesOpt  # noqa: F401
+    __all__.append("BayesOpt")
+except ImportError:  # pragma: no cover
+    pass

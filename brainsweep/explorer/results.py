@@ -1,0 +1,198 @@
+"""Reload a study: ``load(path)`` gives a :class:`Results` with a DataFrame of all runs,
+lazy access to each run's arrays, the best runs, and plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from ._leaves import read_value
+from .storage import RESERVED, StudyFile, StudyFileError
+
+__all__ = ["load", "Results"]
+
+
+def load(path) -> "Results":
+    """Open a study file written by :class:`Study` (read-only)."""
+    return Results(str(path))
+
+
+class Results:
+    """A stored study.
+
+    Attributes
+    ----------
+    df : pandas.DataFrame
+        One row per stored run, indexed by run index: parameters, scores, ``status``
+        (ok / failed / diverged / timeout), ``seed``, ``runtime`` (s), strategy tags
+        (``generation``, ``iteration`` or ``batch``), ``message`` (error text).
+    params : list of explored parameter names
+    scores : list of scalar score names
+    provenance : dict (versions, host, command, git commit, creation time)
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        with StudyFile.open(path, "r") as f:
+            self.trajectory = f.traj
+            self.seed = f.seed
+            self.fingerprint = f.fingerprint
+            self.params = list(f.param_names)
+            self._kinds = {} if f._table is None else json.loads(f._table.attrs.BRAINSWEEP_KINDS)
+            self.scores = list(f.score_kinds())
+            self.tags = [k for k, v in self._kinds.items() if v == "tag"]
+            self.provenance = json.loads(f.h5.root.brainsweep._v_attrs.provenance)
+            self.n_registered = f.n_registered
+            self.df = self._frame(f)
+            self._state = f.last_state()[1]
+
+    def __repr__(self) -> str:
+        counts = self.df["status"].value_counts().to_dict() if len(self.df) else {}
+        return (f"<Results {self.path}: {len(self.df)} of {self.n_registered} runs stored {counts}; "
+                f"parameters {self.params}; scores {self.scores}>")
+
+    @property
+    def strategy(self) -> dict:
+        return self.fingerprint["strategy"]
+
+    @property
+    def strategy_state(self):
+        """The strategy's state after its last completed batch (population, optimizer...)."""
+        return self._state
+
+    def _frame(self, f: StudyFile) -> pd.DataFrame:
+        t = f._table
+        if t is None:
+            return pd.DataFrame(columns=["status"] + self.params).rename_axis("idx")
+        rec = t.read()
+        names = json.loads(t.attrs.BRAINSWEEP_PARAMS)
+        cols = {}
+        for name in rec.dtype.names:
+            kind = self._kinds[name]
+            col = rec[name]
+            if kind in ("status", "worker", "message", "param:str"):
+                col = pd.array(np.char.decode(col, "utf-8", "replace"), dtype=object)
+            elif kind == "int" and name not in RESERVED:
+                col = pd.array(np.where(np.isnan(col), None, col), dtype="Int64")
+            elif kind == "bool" and name not in RESERVED:
+                col = pd.array(np.where(np.isnan(col), None, col.astype(object) != 0.0), dtype="boolean")
+            elif kind == "param:bool":
+                col = col.astype(bool)
+            cols[names.get(name, name)] = col
+        df = pd.DataFrame(cols)
+        df = df.set_index("idx").sort_index()
+        order = self.params + [c for c in df.columns if c not in self.params]
+        return df[order]
+
+    # -- per-run data -------------------------------------------------------------
+    def run(self, idx: int) -> dict:
+        """All stored values of run ``idx`` (arrays read now, from disk), with its scalar
+        scores and parameters."""
+        idx = int(idx)
+        if idx not in self.df.index:
+            raise KeyError(f"run {idx} is not stored in {self.path} "
+                           f"(stored: {len(self.df)} runs, indices {self.df.index.min()}..{self.df.index.max()})")
+        row = self.df.loc[idx]
+        out = {k: _py(row[k]) for k in self.params + self.scores if not _isna(row[k])}
+        with StudyFile.open(self.path, "r") as f:
+            node_path = f"/{self.trajectory}/results/runs/run_{idx:08d}"
+            if node_path in f.h5:
+                for child in f.h5.get_node(node_path)._f_iter_nodes():
+                    out[child._v_name] = read_value(child)
+        return out
+
+    def arrays(self, key: str, idxs=None) -> dict:
+        """``{idx: value}`` of one stored result over many runs (default: all ok runs)."""
+        idxs = self.df.index[self.df["status"] == "ok"] if idxs is None else idxs
+        out = {}
+        with StudyFile.open(self.path, "r") as f:
+            for i in idxs:
+                p = f"/{self.trajectory}/results/runs/run_{int(i):08d}/{key}"
+                if p in f.h5:
+                    out[int(i)] = read_value(f.h5.get_node(p))
+        return out
+
+    # -- selection ----------------------------------------------------------------
+    def best(self, n: int = 1, key: str | None = None, minimize: bool | None = None) -> pd.DataFrame:
+        """The ``n`` best ok runs by ``key`` (default: the strategy's first objective,
+        or the only score). ``minimize`` defaults to the strategy's weight sign, else True."""
+        ok = self.df[self.df["status"] == "ok"]
+        if key is None:
+            objectives = self.strategy.get("objectives") or []
+            key = objectives[0] if objectives else (self.scores[0] if len(self.scores) == 1 else None)
+            if key is None:
+                raise ValueError(f"best: name the score with key= (scores: {self.scores})")
+        if key not in self.df:
+            raise KeyError(f"best: no score {key!r} (scores: {self.scores})")
+        if minimize is None:
+            weights = self.strategy.get("weights") or [-1.0]
+            objectives = self.strategy.get("objectives") or [key]
+            w = weights[objectives.index(key)] if key in objectives else -1.0
+            minimize = w < 0
+        return ok.sort_values(key, ascending=minimize).head(n)
+
+    # -- plots --------------------------------------------------------------------
+    def plot_grid(self, x: str, y: str, z: str, fixed: dict | None = None, agg: str = "mean", ax=None):
+        """Heatmap of score ``z`` over parameters ``x`` and ``y`` (see :func:`plots.grid_heatmap`)."""
+        from .plots import grid_heatmap
+        return grid_heatmap(self.df, x, y, z, fixed=fixed, agg=agg, ax=ax, params=self.params)
+
+    def plot_sweep(self, x: str, z: str, fixed: dict | None = None, ax=None):
+        """A score over one parameter (line plot, others fixed or averaged)."""
+        from .plots import sweep_line
+        return sweep_line(self.df, x, z, fixed=fixed, ax=ax, params=self.params)
+
+    def plot_fitness(self, objective: str | None = None, ax=None):
+        """Best, mean and spread of an objective per generation (evolution)."""
+        from .plots_optim import plot_fitness
+        objective, weight = self._objective(objective)
+        return plot_fitness(self.df, objective, (weight,), ax=ax) if ax is not None \
+            else plot_fitness(self.df, objective, (weight,))
+
+    def plot_population(self, x: str, y: str, generation: int = -1):
+        from .plots_optim import plot_population
+        return plot_population(self.df, x, y, generation=generation)
+
+    def plot_convergence(self, objective: str | None = None):
+        """Best objective so far over evaluations (Bayesian optimisation, any strategy)."""
+        from .plots_optim import plot_convergence
+        objective, _ = self._objective(objective)
+        return plot_convergence(self.df, objective)
+
+    def pareto_front(self) -> pd.DataFrame:
+        """Non-dominated ok runs over the strategy's objectives (NSGA-II)."""
+        from .plots_optim import pareto_front
+        objectives = list(self.strategy.get("objectives") or [])
+        weights = list(self.strategy.get("weights") or [])
+        if not objectives:
+            raise ValueError("pareto_front: this study has no objectives (a grid search?)")
+        return pareto_front(self.df, objectives, weights)
+
+    def _objective(self, objective):
+        objectives = list(self.strategy.get("objectives") or [])
+        weights = list(self.strategy.get("weights") or [])
+        if objective is None:
+            if objectives:
+                objective = objectives[0]
+            elif len(self.scores) == 1:
+                objective = self.scores[0]
+            else:
+                raise ValueError(f"name the objective (scores: {self.scores})")
+        weight = weights[objectives.index(objective)] if objective in objectives and weights else -1.0
+        return objective, weight
+
+
+def _isna(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+__all__ += ["StudyFileError"]

@@ -1,0 +1,234 @@
+"""Parameter spaces: named dimensions to grid over or to optimise within.
+
+A dimension is either a list of values (grid search) or bounds (optimisers):
+
+>>> space = ParameterSpace({"K_gl": [0.0, 0.5, 1.0]}, bounds={"sigma_ou": (1e-3, 1e-1, "log")})
+
+Names may be dotted (``"model.K_gl"``) to reach nested model parameters; the
+explorer passes them through unchanged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["Dimension", "ParameterSpace"]
+
+_SCALES = ("linear", "log", "int")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One named parameter of a space.
+
+    ``values`` is set for grid dimensions; ``low``/``high``/``scale`` for bounded
+    ones (``scale`` is ``"linear"``, ``"log"`` or ``"int"``); ``categories`` for a
+    bounded categorical dimension (a list given in ``bounds``).
+    """
+
+    name: str
+    values: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    scale: str = "linear"
+    categories: tuple | None = None
+    _kind: str = field(default="grid", repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``"grid"``, ``"bounded"`` or ``"categorical"``."""
+        return self._kind
+
+    @property
+    def is_integer(self) -> bool:
+        return self.scale == "int"
+
+    def clip(self, value):
+        """Repair ``value`` into the dimension (clip to bounds, round integers)."""
+        if self._kind == "bounded":
+            v = min(max(float(value), self.low), self.high)
+            return int(round(v)) if self.is_integer else v
+        if self._kind == "categorical":
+            return value if value in self.categories else self.categories[0]
+        return value
+
+    def to_json(self) -> dict:
+        d = {"name": self.name, "kind": self._kind}
+        if self._kind == "grid":
+            d["values"] = [_plain(v) for v in self.values]
+        elif self._kind == "bounded":
+            d.update(low=self.low, high=self.high, scale=self.scale)
+        else:
+            d["categories"] = [_plain(v) for v in self.categories]
+        return d
+
+
+def _plain(v):
+    """numpy scalar -> python scalar (json-able, stable repr)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name or name.startswith("_"):
+        raise ValueError(f"parameter name {name!r}: expected a non-empty string not starting with '_'")
+    for part in name.split("."):
+        if not part.isidentifier():
+            raise ValueError(f"parameter name {name!r}: each dotted part must be a Python identifier")
+    return name
+
+
+def _grid_dimension(name: str, values) -> Dimension:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"parameter {name!r}: expected a list or array of values, got {type(values).__name__}")
+    vals = [_plain(v) for v in np.asarray(values, dtype=object).ravel()] if isinstance(values, np.ndarray) \
+        else [_plain(v) for v in values]
+    if not vals:
+        raise ValueError(f"parameter {name!r}: the list of values is empty")
+    for v in vals:
+        if isinstance(v, bool) or isinstance(v, str):
+            continue
+        if not isinstance(v, numbers.Real):
+            raise ValueError(f"parameter {name!r}: value {v!r} is not a number, bool or string")
+        if isinstance(v, float) and math.isnan(v):
+            raise ValueError(f"parameter {name!r}: value is NaN")
+    kinds = {("str" if isinstance(v, str) else "bool" if isinstance(v, bool) else "num") for v in vals}
+    if len(kinds) > 1:
+        raise ValueError(f"parameter {name!r}: values mix types {sorted(kinds)}; use one type per parameter")
+    return Dimension(name, values=tuple(vals), _kind="grid")
+
+
+def _bounded_dimension(name: str, spec) -> Dimension:
+    if isinstance(spec, list):
+        if not spec:
+            raise ValueError(f"parameter {name!r}: empty list of categories")
+        return Dimension(name, categories=tuple(_plain(v) for v in spec), _kind="categorical")
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(f"parameter {name!r}: bounds must be (low, high) or (low, high, scale) "
+                         f"with scale in {_SCALES}, or a list of categories; got {spec!r}")
+    low, high = spec[0], spec[1]
+    scale = spec[2] if len(spec) == 3 else "linear"
+    if scale not in _SCALES:
+        raise ValueError(f"parameter {name!r}: scale {scale!r} is not one of {_SCALES}")
+    for label, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"parameter {name!r}: {label} bound must be a finite number, got {v!r}")
+    if not low < high:
+        raise ValueError(f"parameter {name!r}: low bound {low} must be smaller than high bound {high}")
+    if scale == "log" and low <= 0:
+        raise ValueError(f"parameter {name!r}: log scale needs a positive low bound, got {low}")
+    if scale == "int":
+        low, high = int(math.ceil(low)), int(math.floor(high))
+        if not low < high:
+            raise ValueError(f"parameter {name!r}: integer bounds contain fewer than two integers")
+    return Dimension(name, low=float(low) if scale != "int" else low,
+                     high=float(high) if scale != "int" else high, scale=scale, _kind="bounded")
+
+
+class ParameterSpace:
+    """Named dimensions to explore.
+
+    Parameters
+    ----------
+    grid : mapping name -> list of values
+        Grid dimensions; the grid is their cartesian product, the first name
+        varying slowest (``itertools.product`` order).
+    bounds : mapping name -> (low, high[, scale]) or list of categories
+        Bounded dimensions for optimisers. ``scale`` is ``"linear"`` (default),
+        ``"log"`` (log-uniform, low > 0) or ``"int"``.
+    fixed : mapping name -> value
+        Parameters passed to every run unchanged (recorded in the trajectory).
+    """
+
+    def __init__(self, grid: Mapping[str, Sequence] | None = None, *,
+                 bounds: Mapping[str, Any] | None = None,
+                 fixed: Mapping[str, Any] | None = None):
+        grid = dict(grid or {})
+        bounds = dict(bounds or {})
+        self.fixed = {(_check_name(k)): _plain(v) for k, v in (fixed or {}).items()}
+        both = set(grid) & set(bounds) | (set(grid) | set(bounds)) & set(self.fixed)
+        if both:
+            raise ValueError(f"parameter(s) {sorted(both)} given more than once (grid, bounds, fixed)")
+        dims = [_grid_dimension(_check_name(k), v) for k, v in grid.items()]
+        dims += [_bounded_dimension(_check_name(k), v) for k, v in bounds.items()]
+        if not dims:
+            raise ValueError("ParameterSpace needs at least one dimension (grid values or bounds)")
+        self.dimensions: tuple[Dimension, ...] = tuple(dims)
+
+    # -- introspection -------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Explored parameter names, in order."""
+        return [d.name for d in self.dimensions]
+
+    def __getitem__(self, name: str) -> Dimension:
+        for d in self.dimensions:
+            if d.name == name:
+                return d
+        raise KeyError(_unknown(name, self.names, "space"))
+
+    def __len__(self) -> int:
+        return len(self.dimensions)
+
+    def __repr__(self) -> str:
+        return f"ParameterSpace({', '.join(repr(d.to_json()) for d in self.dimensions)})"
+
+    @property
+    def is_grid(self) -> bool:
+        return all(d.kind == "grid" for d in self.dimensions)
+
+    @property
+    def is_bounded(self) -> bool:
+        return all(d.kind != "grid" for d in self.dimensions)
+
+    # -- grid ------------------------------------------------------------
+    @property
+    def grid_size(self) -> int:
+        if not self.is_grid:
+            raise ValueError("grid_size: the space has bounded dimensions; give every parameter a list of values")
+        return int(np.prod([len(d.values) for d in self.dimensions]))
+
+    def grid_points(self) -> list[dict]:
+        """All grid points as parameter dicts (first dimension varies slowest)."""
+        if not self.is_grid:
+            bad = [d.name for d in self.dimensions if d.kind != "grid"]
+            raise ValueError(f"grid search needs a list of values for every parameter; {bad} have bounds")
+        names = self.names
+        return [dict(zip(names, combo)) for combo in itertools.product(*(d.values for d in self.dimensions))]
+
+    # -- bounds ------------------------------------------------------------
+    def clip(self, point: Mapping[str, Any]) -> dict:
+        """Repair a point into the space's bounds (integers rounded)."""
+        return {d.name: d.clip(point[d.name]) for d in self.dimensions}
+
+    def contains(self, point: Mapping[str, Any]) -> bool:
+        return all(d.clip(point[d.name]) == point[d.name] for d in self.dimensions)
+
+    # -- validation -----------------------------------------------------
+    def validate(self, known: Iterable[str], what: str = "model") -> None:
+        """Raise ``ValueError`` naming any explored or fixed parameter not in ``known``."""
+        known = list(known)
+        for name in self.names + list(self.fixed):
+            if name not in known:
+                raise ValueError(_unknown(name, known, what))
+
+    def to_json(self) -> dict:
+        """A json-able description, used to recognise the same study on resume."""
+        return {"dimensions": [d.to_json() for d in self.dimensions],
+                "fixed": {k: _plain(v) if not isinstance(v, np.ndarray) else v.tolist()
+                          for k, v in self.fixed.items()}}
+
+
+def _unknown(name: str, known: Sequence[str], what: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(sorted(known)[:40])
+    return f"unknown parameter {name!r} for the {what}{hint} (known: {listed})"

@@ -1,0 +1,514 @@
+"""A study's HDF5 file: a pypet Trajectory written fast with PyTables.
+
+Layout (``<traj>`` is the trajectory name, by default the file's stem)::
+
+    /<traj>/parameters/...              pypet parameters; explored ranges = all runs so far
+    /<traj>/overview/runs               pypet's run information (one row per run)
+    /<traj>/results/table/table         one row per finished run: idx, status, seed, runtime,
+                                        finished, worker, message, strategy tags, parameters,
+                                        scalar scores (a pypet ObjectTable leaf)
+    /<traj>/results/runs/run_XXXXXXXX/  that run's non-scalar results (pypet Result leaves)
+    /<traj>/results/study/...           provenance (versions, host, command, git commit, time)
+    /brainsweep                         brainsweep's own bookkeeping: study fingerprint,
+                                        seed, batches, strategy states (outside pypet's tree)
+
+pypet creates the skeleton once; afterwards only this process writes, in
+batches, flushing after each so that the file is consistent between writes.
+Scalars of all runs live in one table: storing is one append, loading
+``df`` one read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import tables
+
+from ._leaves import normalise_value, write_value
+from .space import ParameterSpace
+
+__all__ = ["RunRecord", "StudyFile", "StudyFileError", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+RESERVED = ("idx", "status", "seed", "runtime", "finished", "worker", "message")
+_MESSAGE_LEN = 400
+_STATUS_LEN = 8
+
+
+class StudyFileError(ValueError):
+    """The file is missing, corrupt, foreign, or holds a different study."""
+
+
+@dataclass
+class RunRecord:
+    """Everything stored of one finished run."""
+
+    idx: int
+    status: str
+    seed: int
+    runtime: float = 0.0                        # seconds of wall time in the worker
+    finished: float = 0.0                       # unix time
+    worker: str = ""
+    scalars: dict = field(default_factory=dict)  # name -> float/int/bool
+    values: dict = field(default_factory=dict)   # name -> array/str/DataFrame/dict
+    message: str = ""                           # short error text
+    traceback: str = ""                         # full traceback of a failed run
+
+
+def _col_name(name: str) -> str:
+    return name.replace(".", "__")
+
+
+def _param_kind(dim) -> str:
+    vals = dim.values if dim.kind == "grid" else dim.categories
+    if vals is None:
+        return "int" if dim.is_integer else "float"
+    if all(isinstance(v, str) for v in vals):
+        return "str"
+    if all(isinstance(v, (bool, np.bool_)) for v in vals):
+        return "bool"
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
+        return "int"
+    return "float"
+
+
+def _scalar_kind(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    return "float"
+
+
+_COL = {"float": lambda pos: tables.Float64Col(pos=pos, dflt=np.nan),
+        "int": lambda pos: tables.Int64Col(pos=pos),
+        "bool": lambda pos: tables.BoolCol(pos=pos)}
+
+
+def _is_scalar(v) -> bool:
+    return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) and not isinstance(v, complex)
+
+
+def split_results(result: dict) -> tuple[dict, dict]:
+    """Split an evaluation's dict into table scalars and per-run values (normalised)."""
+    scalars, values = {}, {}
+    for k, v in result.items():
+        if not isinstance(k, str) or not k.isidentifier():
+            raise TypeError(f"result key {k!r} must be a string usable as a name "
+                            f"(letters, digits, underscore)")
+        if k in RESERVED:
+            raise TypeError(f"result key {k!r} is reserved (reserved: {', '.join(RESERVED)})")
+        if _is_scalar(v):
+            scalars[k] = v.item() if isinstance(v, np.generic) else v
+        else:
+            values[k] = normalise_value(k, v)
+    return scalars, values
+
+
+class StudyFile:
+    """Open study file. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: str, h5: tables.File, traj: str):
+        self.path = path
+        self.h5 = h5
+        self.traj = traj
+        self._root = f"/{traj}"
+        bs = h5.root.brainsweep
+        self.fingerprint = json.loads(bs._v_attrs.fingerprint)
+        self.seed = int(bs._v_attrs.seed)
+        self.param_names: list[str] = list(json.loads(bs._v_attrs.param_names))
+        self.param_kinds: dict = json.loads(bs._v_attrs.param_kinds)
+        self._done: set[int] | None = None
+
+    # -- creation / opening ---------------------------------------------------
+    @classmethod
+    def create(cls, path: str, space: ParameterSpace, fingerprint: dict, seed: int,
+               provenance: dict, traj_name: str | None = None) -> "StudyFile":
+        """Write a new trajectory skeleton with pypet (no runs yet)."""
+        from pypet import Trajectory
+
+        traj_name = traj_name or _traj_name_from(path)
+        if os.path.exists(path):
+            os.remove(path)
+        kinds = {d.name: _param_kind(d) for d in space.dimensions}
+        traj = Trajectory(traj_name, add_time=False, filename=path, overwrite_file=True,
+                          comment="brainsweep study", complevel=0)
+        for d in space.dimensions:
+            first = (d.values or d.categories or (d.low,))[0]
+            traj.f_add_parameter(d.name, _as_kind(first, kinds[d.name]),
+                                 comment=json.dumps(d.to_json()))
+        for name, value in space.fixed.items():
+            traj.f_add_parameter(name, value, comment="fixed")
+        # explore one placeholder run so pypet records which parameters are explored;
+        # it is removed below and the study registers its own runs batch by batch
+        traj.f_explore({d.name: [traj.f_get(d.name).f_get()] for d in space.dimensions})
+        traj.f_add_result("study.provenance", **{k: str(v) for k, v in provenance.items()},
+                          comment="where and how the study was created")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traj.f_store()
+        del traj
+        h5 = open_h5(path, "a")
+        try:
+            bs = h5.create_group("/", "brainsweep", "brainsweep study bookkeeping")
+            bs._v_attrs.format_version = FORMAT_VERSION
+            bs._v_attrs.trajectory = traj_name
+            bs._v_attrs.fingerprint = json.dumps(fingerprint, sort_keys=True)
+            bs._v_attrs.seed = int(seed)
+            bs._v_attrs.param_names = json.dumps(space.names)
+            bs._v_attrs.param_kinds = json.dumps(kinds)
+            bs._v_attrs.provenance = json.dumps(provenance)
+            h5.create_table(bs, "batches", {"batch": tables.Int64Col(pos=0), "first": tables.Int64Col(pos=1),
+                                            "n": tables.Int64Col(pos=2), "told": tables.BoolCol(pos=3)})
+            h5.create_vlarray(bs, "states", tables.UInt8Atom(), "pickled strategy state after each tell")
+            h5.create_group(f"/{traj_name}/results", "runs", createparents=True)
+            h5.get_node(f"/{traj_name}/overview/runs").remove_rows(0)
+            for d in space.dimensions:
+                h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}/explored_data").remove_rows(0)
+            h5.get_node(f"/{traj_name}/overview/info").cols.length[0] = 0
+            h5.flush()
+        except Exception:
+            h5.close()
+            raise
+        return cls(path, h5, traj_name)
+
+    @classmethod
+    def open(cls, path: str, mode: str = "a") -> "StudyFile":
+        """Reopen an existing study file; ``StudyFileError`` if it is not one."""
+        h5 = open_h5(path, mode)
+        try:
+            if "/brainsweep" not in h5:
+                groups = ", ".join(n._v_name for n in h5.root._f_iter_nodes()) or "nothing"
+                raise StudyFileError(f"{path}: an HDF5 file but not a brainsweep study "
+                                     f"(no /brainsweep group; it holds: {groups})")
+            bs = h5.root.brainsweep
+            version = int(bs._v_attrs.format_version)
+            if version > FORMAT_VERSION:
+                raise StudyFileError(f"{path}: written by a newer brainsweep (format {version}); upgrade")
+            return cls(path, h5, str(bs._v_attrs.trajectory))
+        except StudyFileError:
+            h5.close()
+            raise
+        except Exception as err:
+            h5.close()
+            raise StudyFileError(f"{path}: damaged brainsweep study file ({err})") from err
+
+    def close(self) -> None:
+        if self.h5.isopen:
+            self.h5.flush()
+            self.h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- runs registry ----------------------------------------------------------
+    @property
+    def n_registered(self) -> int:
+        return int(self.h5.get_node(f"{self._root}/overview/runs").nrows)
+
+    def register_batch(self, points: list[dict]) -> int:
+        """Add ``points`` as new runs of the trajectory; return the first run index."""
+        first = self.n_registered
+        n = len(points)
+        for name in self.param_names:
+            self._append_explored(name, [p[name] for p in points])
+        runs = self.h5.get_node(f"{self._root}/overview/runs")
+        rows = np.zeros(n, dtype=runs.dtype)
+        rows["idx"] = np.arange(first, first + n)
+        rows["name"] = [b"run_%08d" % i for i in range(first, first + n)]
+        rows["parameter_summary"] = [_summary(p, self.param_names).encode()[:500] for p in points]
+        rows["short_environment_hexsha"] = b"N/A"
+        runs.append(rows)
+        info = self.h5.get_node(f"{self._root}/overview/info")
+        info.cols.length[0] = first + n
+        batches = self.h5.root.brainsweep.batches
+        batches.append([(batches.nrows, first, n, False)])
+        self.h5.flush()
+        return first
+
+    def _append_explored(self, name: str, values: list) -> None:
+        group = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}")
+        kind = self.param_kinds[name]
+        data = np.array([_as_kind(v, kind) for v in values])
+        if kind == "str":
+            data = np.char.encode(data.astype(np.str_), "utf-8")
+        if "explored_data" not in group:
+            desc = {"data": tables.StringCol(max(data.dtype.itemsize, 1), pos=0) if kind == "str"
+                    else _COL[kind](0)}
+            table = self.h5.create_table(group, "explored_data", desc)
+            table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
+            table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_(kind)
+            table.attrs.SRVC_STORE = np.str_("TABLE")
+        table = group.explored_data
+        if kind == "str" and data.dtype.itemsize > table.dtype["data"].itemsize:
+            old = table.read()["data"]
+            self.h5.remove_node(table)
+            wide = max(data.dtype.itemsize, old.dtype.itemsize)
+            table = self.h5.create_table(group, "explored_data", {"data": tables.StringCol(wide, pos=0)})
+            table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
+            table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_("str")
+            table.attrs.SRVC_STORE = np.str_("TABLE")
+            if len(old):
+                rows = np.zeros(len(old), dtype=table.dtype)
+                rows["data"] = old
+                table.append(rows)
+        rec = np.zeros(len(data), dtype=table.dtype)
+        rec["data"] = data
+        table.append(rec)
+
+    def registered_points(self, first: int, n: int) -> list[dict]:
+        """Parameter dicts of runs ``first .. first+n-1`` as registered."""
+        cols = {}
+        for name in self.param_names:
+            table = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}/explored_data")
+            col = table.read(first, first + n, field="data")
+            kind = self.param_kinds[name]
+            cols[name] = [_from_column(v, kind) for v in col]
+        return [{name: cols[name][i] for name in self.param_names} for i in range(n)]
+
+    def batches(self) -> np.ndarray:
+        return self.h5.root.brainsweep.batches.read()
+
+    # -- strategy state -----------------------------------------------------------
+    def save_state(self, batch: int, state) -> None:
+        """Store the strategy state after batch ``batch`` was told."""
+        blob = np.frombuffer(pickle.dumps(state, protocol=5), dtype=np.uint8)
+        vl = self.h5.root.brainsweep.states
+        vl.append(blob)
+        self.h5.root.brainsweep.batches.cols.told[batch] = True
+        self.h5.flush()
+
+    def last_state(self):
+        """(number of told batches, state) or (0, None) if no batch was told."""
+        vl = self.h5.root.brainsweep.states
+        if vl.nrows == 0:
+            return 0, None
+        return vl.nrows, pickle.loads(vl[-1].tobytes())
+
+    # -- finished runs ---------------------------------------------------------------
+    @property
+    def _table(self):
+        path = f"{self._root}/results/table/table"
+        return self.h5.get_node(path) if path in self.h5 else None
+
+    def done(self) -> set[int]:
+        """Indices of runs already stored."""
+        if self._done is None:
+            t = self._table
+            self._done = set() if t is None else set(t.col("idx").tolist())
+        return self._done
+
+    def score_kinds(self) -> dict:
+        """Scalar score columns and their kinds ('float', 'int', 'bool')."""
+        t = self._table
+        if t is None:
+            return {}
+        kinds = json.loads(t.attrs.BRAINSWEEP_KINDS)
+        return {k: v for k, v in kinds.items()
+                if k not in RESERVED and v != "tag" and not v.startswith("param:")}
+
+    def read_rows(self, first: int, n: int) -> dict:
+        """``{idx: (status, scores, message)}`` for stored runs in ``first .. first+n-1``."""
+        t = self._table
+        if t is None:
+            return {}
+        rows = t.read_where(f"(idx >= {int(first)}) & (idx < {int(first + n)})")
+        kinds = self.score_kinds()
+        out = {}
+        for row in rows:
+            scores = {}
+            for k, kind in kinds.items():
+                v = float(row[k])
+                if np.isnan(v) and kind != "float":
+                    continue
+                scores[k] = int(v) if kind == "int" else bool(v) if kind == "bool" else v
+            out[int(row["idx"])] = (row["status"].decode(), scores, row["message"].decode("utf-8", "replace"))
+        return out
+
+    def write_runs(self, records: list[RunRecord], tags: dict | None = None) -> None:
+        """Store finished runs (skipping any already stored) and flush."""
+        done = self.done()
+        records = [r for r in records if r.idx not in done]
+        if not records:
+            return
+        tags = tags or {}
+        self._ensure_table(records, tags)
+        runs_group = self.h5.get_node(f"{self._root}/results/runs")
+        for r in records:
+            if r.values or r.traceback:
+                grp = self.h5.create_group(runs_group, "run_%08d" % r.idx)
+                for name, value in r.values.items():
+                    write_value(self.h5, grp, name, value)
+                if r.traceback:
+                    write_value(self.h5, grp, "error", r.traceback)
+        self._append_rows(records, tags)
+        self._mark_completed(records)
+        done.update(r.idx for r in records)
+        self.h5.flush()
+
+    def _ensure_table(self, records: list[RunRecord], tags: dict) -> None:
+        table = self._table
+        kinds = {} if table is None else json.loads(table.attrs.BRAINSWEEP_KINDS)
+        new = {}
+        for r in records:
+            for k, v in r.scalars.items():
+                if k not in kinds and k not in new:
+                    if k in self.param_names or k in tags:
+                        raise TypeError(f"result key {k!r} has the name of a parameter or tag")
+                    new[k] = _scalar_kind(v)
+        new_tags = {k: "tag" for k in tags if k not in kinds and k not in new}
+        if table is not None and not new and not new_tags:
+            return
+        if table is None:
+            kinds = {"idx": "int", "status": "status", "seed": "int", "runtime": "float",
+                     "finished": "float", "worker": "worker", "message": "message"}
+            kinds.update({_col_name(n): "param:" + self.param_kinds[n] for n in self.param_names})
+        kinds.update(new_tags)
+        kinds.update(new)
+        self._rebuild_table(kinds)
+
+    def _rebuild_table(self, kinds: dict) -> None:
+        desc = {}
+        for pos, (name, kind) in enumerate(kinds.items()):
+            if kind == "status":
+                desc[name] = tables.StringCol(_STATUS_LEN, pos=pos)
+            elif kind == "worker":
+                desc[name] = tables.StringCol(64, pos=pos)
+            elif kind == "message":
+                desc[name] = tables.StringCol(_MESSAGE_LEN, pos=pos)
+            elif kind == "param:str":
+                width = self._param_width(name)
+                desc[name] = tables.StringCol(width, pos=pos)
+            elif kind.startswith("param:") or name in RESERVED or kind == "tag":
+                desc[name] = _COL[kind.removeprefix("param:").replace("tag", "int")](pos)
+            else:  # scores: float64 so that runs without the score hold NaN; kind kept for reload
+                desc[name] = _COL["float"](pos)
+        old = self._table
+        old_rows = old.read() if old is not None else None
+        parent = f"{self._root}/results/table"
+        if parent not in self.h5:
+            leaf = self.h5.create_group(f"{self._root}/results", "table", createparents=True)
+            leaf._v_attrs.SRVC_LEAF = np.True_
+            leaf._v_attrs.SRVC_INIT_CLASS_NAME = np.str_("Result")
+        if old is not None:
+            old._f_rename("table_old")
+        table = self.h5.create_table(parent, "table", desc, expectedrows=100_000)
+        table.attrs.SRVC_STORE = np.str_("TABLE")
+        for name, kind in kinds.items():
+            pypet_kind = {"status": "str", "worker": "str", "message": "str", "tag": "int"}.get(
+                kind, kind.removeprefix("param:"))
+            if not kind.startswith("param:") and name not in RESERVED and kind != "tag":
+                pypet_kind = "float"
+            table.attrs[f"SRVC_COLUMN_{name}_COLL_TYPE"] = np.str_("COLL_SCALAR")
+            table.attrs[f"SRVC_COLUMN_{name}_SCALAR_TYPE"] = np.str_(pypet_kind)
+        table.attrs.BRAINSWEEP_KINDS = json.dumps(kinds)
+        table.attrs.BRAINSWEEP_PARAMS = json.dumps({_col_name(n): n for n in self.param_names})
+        if old_rows is not None and len(old_rows):
+            rows = np.zeros(len(old_rows), dtype=table.dtype)
+            for name in table.dtype.names:
+                if name in old_rows.dtype.names:
+                    rows[name] = old_rows[name]
+                elif table.dtype[name].kind == "f":
+                    rows[name] = np.nan
+            table.append(rows)
+        if old is not None:
+            old._f_remove()
+
+    def _param_width(self, col: str) -> int:
+        name = col.replace("__", ".")
+        group = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}")
+        if "explored_data" in group:
+            return max(int(group.explored_data.dtype["data"].itemsize), 1)
+        return 64
+
+    def _append_rows(self, records: list[RunRecord], tags: dict) -> None:
+        table = self._table
+        rows = np.zeros(len(records), dtype=table.dtype)
+        for name in table.dtype.names:
+            if table.dtype[name].kind == "f":
+                rows[name] = np.nan
+        pts = self.registered_points_of([r.idx for r in records])
+        for i, r in enumerate(records):
+            row = rows[i]
+            row["idx"], row["status"], row["seed"] = r.idx, r.status.encode(), r.seed
+            row["runtime"], row["finished"] = r.runtime, r.finished
+            row["worker"] = r.worker.encode()[:64]
+            row["message"] = r.message.encode("utf-8", "replace")[:_MESSAGE_LEN]
+            for name in self.param_names:
+                v = pts[i][name]
+                row[_col_name(name)] = v.encode() if isinstance(v, str) else v
+            for k, v in tags.items():
+                row[k] = v
+            for k, v in r.scalars.items():
+                row[k] = float(v)
+        table.append(rows)
+
+    def registered_points_of(self, idxs: list[int]) -> list[dict]:
+        lo, hi = min(idxs), max(idxs)
+        pts = self.registered_points(lo, hi - lo + 1)
+        return [pts[i - lo] for i in idxs]
+
+    def _mark_completed(self, records: list[RunRecord]) -> None:
+        runs = self.h5.get_node(f"{self._root}/overview/runs")
+        idx = np.array([r.idx for r in records])
+        rows = runs.read_coordinates(idx)
+        for i, r in enumerate(records):
+            rows[i]["completed"] = 1
+            rows[i]["finish_timestamp"] = r.finished
+            rows[i]["timestamp"] = r.finished - r.runtime
+            rows[i]["time"] = time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(r.finished)).encode()
+            rows[i]["runtime"] = f"{r.runtime:.6f}s".encode()
+        runs.modify_coordinates(idx, rows)
+
+
+def _summary(point: dict, names: list[str]) -> str:
+    return ", ".join(f"{n}: {point[n]}" for n in names)
+
+
+def _as_kind(v, kind: str):
+    if kind == "float":
+        return float(v)
+    if kind == "int":
+        return int(v)
+    if kind == "bool":
+        return bool(v)
+    return str(v)
+
+
+def _from_column(v, kind: str):
+    if kind == "str":
+        return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+    return _as_kind(v, kind)
+
+
+def _traj_name_from(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "study"
+    return name if name[0].isalpha() else "study_" + name
+
+
+def open_h5(path: str, mode: str = "r") -> tables.File:
+    """Open ``path`` with PyTables, turning every failure into ``StudyFileError``."""
+    if not os.path.exists(path):
+        raise StudyFileError(f"{path}: no such file")
+    try:
+        is_h5 = tables.is_hdf5_file(path)
+    except Exception:
+        is_h5 = False
+    if not is_h5:
+        raise StudyFileError(f"{path}: not an HDF5 file (expected a brainsweep study written by Study.run)")
+    try:
+        # PyTables' own CLASS/VERSION/TITLE attributes are not needed to read the nodes
+        # back (by PyTables or pypet) and cost ~20% of the time of storing a run's arrays
+        return tables.open_file(path, mode, PYTABLES_SYS_ATTRS=(mode == "r"))
+    except Exception as err:
+        raise StudyFileError(f"{path}: cannot open the HDF5 file ({err}); it may be damaged") from err

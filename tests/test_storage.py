@@ -1,0 +1,134 @@
+"""Every result type the project writes survives a store/reload exactly, through
+brainsweep's ``load`` and through plain pypet."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypet import Trajectory
+
+from brainsweep.explorer import ParameterSpace, Study, load
+
+VALUES = {
+    "f": 1.25,
+    "i": 7,
+    "b": True,
+    "s": "héllo wörld",
+    "np_f32": np.float32(2.5),
+    "np_i16": np.int16(-3),
+    "a_f32": (np.arange(12, dtype=np.float32).reshape(3, 4) / 7).astype(np.float32),
+    "a_f64": np.linspace(0, 1, 5),
+    "a_i": np.arange(6, dtype=np.int64).reshape(2, 3),
+    "a_u8": np.array([0, 255], dtype=np.uint8),
+    "a_bool": np.array([True, False, True]),
+    "a_str": np.array(["ab", "c", "déf"]),
+    "a_empty": np.zeros((0, 3)),
+    "lst_str": ["alpha", "beta", "gamma"],
+    "lst_num": [1.0, 2.0, 3.5],
+    "df": pd.DataFrame({"a": [1.0, 2.5], "n": [1, 2], "s": ["u", "vw"], "flag": [True, False]}),
+    "df_idx": pd.DataFrame({"v": [3.0, 4.0]}, index=["r1", "r2"]),
+    "d": {"k": np.zeros(2), "inner": {"z": 2.5, "label": "x", "names": np.array(["p", "q"])}},
+}
+
+
+def everything(params):
+    out = dict(VALUES)
+    out["score"] = params["x"] * 2.0
+    return out
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rt") / "types.h5"
+    Study(everything, ParameterSpace({"x": [1.0, 2.0, 3.0]}), path=path).run(progress=False)
+    return path
+
+
+def _assert_same(got, want, name):
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), name
+        for k in want:
+            _assert_same(got[k], want[k], f"{name}.{k}")
+    elif isinstance(want, pd.DataFrame):
+        pd.testing.assert_frame_equal(pd.DataFrame(got), want, check_dtype=False, obj=name)
+        for c in want.columns:
+            assert got[c].dtype.kind == want[c].dtype.kind or want[c].dtype == object, (name, c)
+    elif isinstance(want, list):
+        want = np.asarray(want)
+        assert isinstance(got, np.ndarray) and got.dtype.kind == want.dtype.kind, name
+        np.testing.assert_array_equal(got, want)
+    elif isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray), name
+        assert got.dtype == want.dtype and got.shape == want.shape, (name, got.dtype, got.shape)
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert type(got) is type(want), (name, type(got), type(want))
+        assert got == want, name
+
+
+def test_values_roundtrip_through_load(stored):
+    res = load(stored)
+    run = res.run(1)
+    for name, want in VALUES.items():
+        if name in ("f", "i", "b", "np_f32", "np_i16"):
+            continue  # scalars live in the runs table (checked below)
+        _assert_same(run[name], want, name)
+    assert run["score"] == 4.0
+    # scalars: one table row per run, each with its kind
+    df = res.df
+    assert df.loc[1, "f"] == 1.25 and df.loc[1, "i"] == 7 and df.loc[1, "b"] == True  # noqa: E712
+    assert str(df["i"].dtype) == "Int64" and str(df["b"].dtype) == "boolean"
+    assert df.loc[1, "np_f32"] == 2.5 and df.loc[1, "np_i16"] == -3
+    assert run["i"] == 7 and isinstance(run["i"], int)
+    assert run["b"] is True
+    assert isinstance(run["s"], str) and run["s"] == "héllo wörld"
+
+
+def test_plain_pypet_reads_parameters_and_results(stored):
+    """The recipe in the README: the file is a pypet trajectory."""
+    traj = Trajectory(filename=str(stored))
+    traj.f_load(index=-1, load_parameters=2, load_results=2)
+    assert traj.f_get_run_names() == ["run_00000000", "run_00000001", "run_00000002"]
+    assert traj.f_get("x").f_get_range() == [1.0, 2.0, 3.0]
+    traj.v_idx = 2
+    assert traj.x == 3.0
+    table = traj.results.table  # one row per run: parameters, scores, status
+    assert list(table["score"]) == [2.0, 4.0, 6.0]
+    assert list(table["status"]) == ["ok"] * 3
+    run = traj.results.runs.run_00000002
+    np.testing.assert_array_equal(run.a_f32, VALUES["a_f32"])
+    assert run.a_f32.dtype == np.float32
+    assert list(run.a_str) == ["ab", "c", "déf"]
+    assert run.s == "héllo wörld"
+    np.testing.assert_array_equal(run.d.k, np.zeros(2))
+    assert run.d.inner.z == 2.5
+    assert list(run.df["s"]) == ["u", "vw"]
+    info = traj.f_get_run_information("run_00000001")
+    assert info["completed"] == 1 and info["idx"] == 1
+
+
+def test_unstorable_results_fail_the_run_with_a_clear_message(tmp_path):
+    class Thing:
+        pass
+
+    def bad(p):
+        if p["k"] == 0:
+            return {"obj": Thing()}
+        if p["k"] == 1:
+            return {"ragged": [[1, 2], [3]]}
+        if p["k"] == 2:
+            return {"bad key": 1.0}
+        if p["k"] == 3:
+            return "not a dict"
+        if p["k"] == 4:
+            return {"status": 1.0}
+        return {"fine": 1.0}
+
+    res = Study(bad, ParameterSpace({"k": list(range(6))}), path=tmp_path / "bad.h5").run(progress=False)
+    df = res.df
+    assert df["status"].tolist() == ["failed"] * 5 + ["ok"]
+    assert "values of type Thing cannot be stored" in df.loc[0, "message"]
+    assert "ragged" in df.loc[1, "message"]
+    assert "'bad key'" in df.loc[2, "message"]
+    assert "returned str; expected a dict" in df.loc[3, "message"]
+    assert "reserved" in df.loc[4, "message"]
+    assert df.loc[5, "fine"] == 1.0
