@@ -43,7 +43,7 @@ class Results:
             self._kinds = {} if f._table is None else json.loads(f._table.attrs.BRAINSWEEP_KINDS)
             self.scores = list(f.score_kinds())
             self.tags = [k for k, v in self._kinds.items() if v == "tag"]
-            self.provenance = json.loads(f.h5.root.brainsweep._v_attrs.provenance)
+            self.provenance = f.provenance
             self.n_registered = f.n_registered
             self.df = self._frame(f)
             self._state = f.last_state()[1]

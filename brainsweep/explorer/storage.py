@@ -120,7 +120,8 @@ class StudyFile:
         self.traj = traj
         self._root = f"/{traj}"
         bs = h5.root.brainsweep
-        self.fingerprint = json.loads(bs._v_attrs.fingerprint)
+        self.fingerprint = _read_json(bs.fingerprint)
+        self.provenance = _read_json(bs.provenance)
         self.seed = int(bs._v_attrs.seed)
         self.param_names: list[str] = list(json.loads(bs._v_attrs.param_names))
         self.param_kinds: dict = json.loads(bs._v_attrs.param_kinds)
@@ -142,7 +143,7 @@ class StudyFile:
         for d in space.dimensions:
             first = (d.values or d.categories or (d.low,))[0]
             traj.f_add_parameter(d.name, _as_kind(first, kinds[d.name]),
-                                 comment=json.dumps(d.to_json()))
+                                 comment=_describe(d))
         for name, value in space.fixed.items():
             traj.f_add_parameter(name, value, comment="fixed")
         # explore one placeholder run so pypet records which parameters are explored;
@@ -159,11 +160,12 @@ class StudyFile:
             bs = h5.create_group("/", "brainsweep", "brainsweep study bookkeeping")
             bs._v_attrs.format_version = FORMAT_VERSION
             bs._v_attrs.trajectory = traj_name
-            bs._v_attrs.fingerprint = json.dumps(fingerprint, sort_keys=True)
+            # json documents as byte arrays: attributes are limited to 64 kB
+            _write_json(h5, bs, "fingerprint", fingerprint)
             bs._v_attrs.seed = int(seed)
             bs._v_attrs.param_names = json.dumps(space.names)
             bs._v_attrs.param_kinds = json.dumps(kinds)
-            bs._v_attrs.provenance = json.dumps(provenance)
+            _write_json(h5, bs, "provenance", provenance)
             h5.create_table(bs, "batches", {"batch": tables.Int64Col(pos=0), "first": tables.Int64Col(pos=1),
                                             "n": tables.Int64Col(pos=2), "told": tables.BoolCol(pos=3)})
             h5.create_vlarray(bs, "states", tables.UInt8Atom(), "pickled strategy state after each tell")
@@ -470,6 +472,23 @@ class StudyFile:
         runs.modify_coordinates(idx, rows)
 
 
+def _write_json(h5, where, name: str, doc: dict) -> None:
+    h5.create_array(where, name, np.frombuffer(json.dumps(doc, sort_keys=True).encode(), dtype=np.uint8))
+
+
+def _read_json(node) -> dict:
+    return json.loads(node.read().tobytes().decode())
+
+
+def _describe(d) -> str:
+    """A short pypet comment for an explored parameter."""
+    if d.kind == "grid":
+        return f"grid of {len(d.values)} values"
+    if d.kind == "categorical":
+        return f"categorical: {', '.join(map(str, d.categories))}"[:200]
+    return f"bounds [{d.low}, {d.high}] ({d.scale})"
+
+
 def _summary(point: dict, names: list[str]) -> str:
     return ", ".join(f"{n}: {point[n]}" for n in names)
 
@@ -507,8 +526,36 @@ def open_h5(path: str, mode: str = "r") -> tables.File:
     if not is_h5:
         raise StudyFileError(f"{path}: not an HDF5 file (expected a brainsweep study written by Study.run)")
     try:
-        # PyTables' own CLASS/VERSION/TITLE attributes are not needed to read the nodes
-        # back (by PyTables or pypet) and cost ~20% of the time of storing a run's arrays
-        return tables.open_file(path, mode, PYTABLES_SYS_ATTRS=(mode == "r"))
+        return _open(path, mode)
     except Exception as err:
-        raise StudyFileError(f"{path}: cannot open the HDF5 file ({err}); it may be damaged") from err
+        if mode == "r" and "lock" in str(err):
+            # a running study holds the file open for writing; read what it has flushed
+            warnings.warn(f"{path} is open for writing by another process (a running study?); "
+                          f"reading the runs stored so far", stacklevel=3)
+            try:
+                return _open(path, mode, locking=False)
+            except Exception as err2:
+                err = err2
+        raise StudyFileError(f"{path}: cannot open the HDF5 file ({_last_line(err)}); "
+                             f"it may be damaged or in use") from err
+
+
+def _open(path: str, mode: str, locking: bool = True) -> tables.File:
+    # PyTables' own CLASS/VERSION/TITLE attributes are not needed to read the nodes
+    # back (by PyTables or pypet) and cost ~20% of the time of storing a run's arrays
+    old = os.environ.get("HDF5_USE_FILE_LOCKING")
+    if not locking:
+        os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
+    try:
+        return tables.open_file(path, mode, PYTABLES_SYS_ATTRS=(mode == "r"))
+    finally:
+        if not locking:
+            if old is None:
+                os.environ.pop("HDF5_USE_FILE_LOCKING", None)
+            else:
+                os.environ["HDF5_USE_FILE_LOCKING"] = old
+
+
+def _last_line(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__
