@@ -132,3 +132,16 @@ def test_unstorable_results_fail_the_run_with_a_clear_message(tmp_path):
     assert "returned str; expected a dict" in df.loc[3, "message"]
     assert "reserved" in df.loc[4, "message"]
     assert df.loc[5, "fine"] == 1.0
+
+
+def test_attachments_and_provenance_are_stored(tmp_path):
+    text = "model: HopfModel\nspace:\n  K_gl: [0.1, 0.2]\n"
+    res = Study(everything, ParameterSpace({"x": [1.0]}), path=tmp_path / "a.h5",
+                attachments={"study.yaml": text}).run(progress=False)
+    assert res.attachments == {"study.yaml": text.encode()}
+    prov = res.provenance
+    import json, platform, sys  # noqa: E401
+    assert prov["python"] == sys.version.split()[0]
+    assert prov["hostname"] == platform.node()
+    assert json.loads(prov["packages"])["pypet"].startswith("0.7")
+    assert prov["created"][:4].isdigit()

@@ -88,6 +88,16 @@ def _pool_chunk(chunk):
 def _pool_init_spawn(evaluator):
     global _EVALUATOR
     _EVALUATOR = evaluator
+    worker_setup()
+
+
+def worker_setup() -> None:
+    """In a worker process (pool or MPI rank): one thread per process. Workers already
+    run in parallel with each other, and an OpenMP runtime inherited through fork()
+    must not be used again (numba's omp layer aborts)."""
+    engine = sys.modules.get("brainsweep.models.engine")
+    if engine is not None and hasattr(engine, "set_parallel"):
+        engine.set_parallel(False)
 
 
 def _noop(_=None):
@@ -143,7 +153,7 @@ class PoolExecutor(Executor):
         self.evaluator = evaluator
         if sys.platform.startswith("linux"):
             _EVALUATOR = evaluator
-            ctx, init = mp.get_context("fork"), {}
+            ctx, init = mp.get_context("fork"), {"initializer": worker_setup}
         else:
             ctx, init = mp.get_context("spawn"), {"initializer": _pool_init_spawn, "initargs": (evaluator,)}
         with warnings.catch_warnings():

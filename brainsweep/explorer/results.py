@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._leaves import read_value
-from .storage import RESERVED, StudyFile, StudyFileError
+from .storage import RESERVED, StudyFile, StudyFileError, read_attachments
 
 __all__ = ["load", "Results"]
 
@@ -31,6 +31,7 @@ class Results:
     params : list of explored parameter names
     scores : list of scalar score names
     provenance : dict (versions, host, command, git commit, creation time)
+    attachments : dict file name -> bytes (files the study was made from, e.g. its YAML)
     """
 
     def __init__(self, path: str):
@@ -47,6 +48,7 @@ class Results:
             self.n_registered = f.n_registered
             self.df = self._frame(f)
             self._state = f.last_state()[1]
+            self.attachments = read_attachments(f.h5)
 
     def __repr__(self) -> str:
         counts = self.df["status"].value_counts().to_dict() if len(self.df) else {}

@@ -130,7 +130,8 @@ class StudyFile:
     # -- creation / opening ---------------------------------------------------
     @classmethod
     def create(cls, path: str, space: ParameterSpace, fingerprint: dict, seed: int,
-               provenance: dict, traj_name: str | None = None) -> "StudyFile":
+               provenance: dict, traj_name: str | None = None, evaluator=None,
+               attachments: dict | None = None) -> "StudyFile":
         """Write a new trajectory skeleton with pypet (no runs yet)."""
         from pypet import Trajectory
 
@@ -166,6 +167,14 @@ class StudyFile:
             bs._v_attrs.param_names = json.dumps(space.names)
             bs._v_attrs.param_kinds = json.dumps(kinds)
             _write_json(h5, bs, "provenance", provenance)
+            att = h5.create_group(bs, "attachments", "files the study was made from (e.g. its YAML)")
+            for name, text in (attachments or {}).items():
+                data = text.encode() if isinstance(text, str) else bytes(text)
+                h5.create_array(att, _col_name(name).replace("/", "_"), np.frombuffer(data, dtype=np.uint8)
+                                if data else np.zeros(0, np.uint8)).attrs.filename = name
+            blob = _pickle_or_none(evaluator)
+            if blob is not None:  # what `brainsweep reproduce` re-runs
+                h5.create_array(bs, "evaluator", np.frombuffer(blob, dtype=np.uint8))
             h5.create_table(bs, "batches", {"batch": tables.Int64Col(pos=0), "first": tables.Int64Col(pos=1),
                                             "n": tables.Int64Col(pos=2), "told": tables.BoolCol(pos=3)})
             h5.create_vlarray(bs, "states", tables.UInt8Atom(), "pickled strategy state after each tell")
@@ -470,6 +479,30 @@ class StudyFile:
             rows[i]["time"] = time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(r.finished)).encode()
             rows[i]["runtime"] = f"{r.runtime:.6f}s".encode()
         runs.modify_coordinates(idx, rows)
+
+
+def _pickle_or_none(obj) -> bytes | None:
+    """The pickled evaluator, or None if it cannot be pickled (a lambda, a closure)."""
+    if obj is None:
+        return None
+    try:
+        return pickle.dumps(obj, protocol=5)
+    except Exception:  # noqa: BLE001 - reproduction is then impossible, the study is not
+        return None
+
+
+def read_attachments(h5: tables.File) -> dict:
+    """``{file name: bytes}`` attached to the study."""
+    if "/brainsweep/attachments" not in h5:
+        return {}
+    return {str(n.attrs.filename): n.read().tobytes() for n in h5.root.brainsweep.attachments._f_iter_nodes()}
+
+
+def load_evaluator(h5: tables.File):
+    """The study's pickled evaluator, or None."""
+    if "/brainsweep/evaluator" not in h5:
+        return None
+    return pickle.loads(h5.root.brainsweep.evaluator.read().tobytes())
 
 
 def _write_json(h5, where, name: str, doc: dict) -> None:

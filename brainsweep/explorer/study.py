@@ -56,12 +56,16 @@ class Study:
         Trajectory name (default: the file's stem).
     objective, run_kwargs, keep :
         Only with a model: see :class:`~brainsweep.explorer.ModelEvaluation`.
+    attachments : dict name -> str or bytes
+        Files stored in the study file (e.g. the YAML study it was made from);
+        ``load(path).attachments`` returns them.
     """
 
     def __init__(self, evaluate, space: ParameterSpace, strategy: Strategy | None = None,
                  path: str = "study.h5", *, seed: int | None = None, overwrite: bool = False,
                  timeout: float | None = None, name: str | None = None,
-                 objective=None, run_kwargs: dict | None = None, keep=None):
+                 objective=None, run_kwargs: dict | None = None, keep=None,
+                 attachments: dict | None = None):
         if not isinstance(space, ParameterSpace):
             raise TypeError(f"space: expected a ParameterSpace, got {type(space).__name__}")
         strategy = GridSearch() if strategy is None else strategy
@@ -79,6 +83,7 @@ class Study:
         self.seed = None if seed is None else int(seed)
         self.overwrite = overwrite
         self.name = name
+        self.attachments = dict(attachments or {})
         self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep)
 
     # -- identity -----------------------------------------------------------------
@@ -162,7 +167,8 @@ class Study:
                 if file is None:
                     probe = self._probe(points[0], seed)
                     file = StudyFile.create(self.path, space, self.fingerprint(), seed,
-                                            _provenance(), self.name)
+                                            _provenance(), self.name, evaluator=self.evaluator,
+                                            attachments=self.attachments)
                     first = file.register_batch(points)
                     if probe is not None:
                         file.write_runs([probe], batch.tags)

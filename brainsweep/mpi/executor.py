@@ -74,6 +74,8 @@ class MPIExecutor(Executor):
 
     # -- worker side --------------------------------------------------------------
     def serve(self, evaluator) -> None:
+        from ..explorer.executors import worker_setup
+        worker_setup()  # MPI ranks: one thread each
         comm, status = self.comm, self.MPI.Status()
         while True:
             _wait_for_message(comm, 0, self.MPI.ANY_TAG, status)
