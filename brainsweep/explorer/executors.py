@@ -67,7 +67,9 @@ class SerialExecutor(Executor):
     """Evaluate in the calling process, one chunk at a time."""
 
     def imap(self, tasks: list) -> Iterator[list]:
-        sizer = ChunkSizer(1)
+        # an evaluator that integrates a chunk in parallel threads (a model's run_batch)
+        # asks for chunks of at least that many runs
+        sizer = ChunkSizer(1, min_chunk=getattr(self.evaluator, "threads", 1))
         pending = deque(tasks)
         while pending:
             chunk = [pending.popleft() for _ in range(min(sizer.size(len(pending)), len(pending)))]
@@ -109,8 +111,9 @@ class ChunkSizer:
     a chunk takes about ``target`` seconds (a killed job loses at most that much work
     per worker)."""
 
-    def __init__(self, n_workers: int, target: float = 0.25, max_chunk: int = 256):
+    def __init__(self, n_workers: int, target: float = 0.25, max_chunk: int = 256, min_chunk: int = 1):
         self.n_workers, self.target, self.max_chunk = n_workers, target, max_chunk
+        self.min_chunk = max(1, int(min_chunk))
         self.runs, self.seconds = 0, 0.0
 
     def update(self, n_runs: int, seconds: float) -> None:
@@ -119,10 +122,10 @@ class ChunkSizer:
 
     def size(self, remaining: int) -> int:
         if self.runs == 0:
-            return 1
+            return self.min_chunk
         per_run = max(self.seconds / self.runs, 1e-7)
         fair = max(1, remaining // (2 * self.n_workers))  # keep every worker busy to the end
-        return int(max(1, min(self.max_chunk, self.target / per_run, fair)))
+        return int(max(self.min_chunk, min(self.max_chunk, self.target / per_run, fair)))
 
 
 def failed_records(tasks: list, message: str) -> list:

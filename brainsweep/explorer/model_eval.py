@@ -68,6 +68,15 @@ class ModelEvaluation:
         self.timeout = timeout
 
     @property
+    def threads(self) -> int:
+        """Runs one chunk should hold so the batched kernel keeps every thread busy."""
+        try:
+            import numba
+            return int(numba.get_num_threads())
+        except Exception:  # noqa: BLE001
+            return 1
+
+    @property
     def identity(self) -> str:
         """Model class, its parameters and network, the objective and run arguments: a
         resumed study must simulate the same thing."""
