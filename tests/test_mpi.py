@@ -148,3 +148,79 @@ def test_sigkill_of_the_whole_mpi_job_then_resume(tmp_path, serial_reference):
 def test_explicit_mpi_executor_needs_two_ranks(tmp_path):
     with pytest.raises(ValueError, match="at least 2 MPI ranks"):
         Study(lambda p: {"v": 1.0}, ParameterSpace({"x": [1.0]}), path=tmp_path / "x.h5").run(executor="mpi")
+
+
+OPT_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from brainsweep.explorer import BayesOpt, Evolution, ParameterSpace, Study
+
+    path, which, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    executor = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "auto" else None
+    n_jobs = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+
+    def circle(params):
+        time.sleep(delay)
+        if delay:
+            with open(path + ".log", "a") as f:
+                f.write("x\\n")
+        return {"fitness": abs(params["x"] ** 2 + params["y"] ** 2 - 1.0)}
+
+    space = ParameterSpace(bounds={"x": (-2.0, 2.0), "y": (-2.0, 2.0)})
+    if which == "evo":
+        strategy = Evolution(weights=(-1.0,), pop_init=24, pop=12, generations=5)
+    else:
+        strategy = BayesOpt(n_calls=16, n_initial=8, base_estimator="RF", acq_func="EI", batch=4)
+    Study(circle, space, strategy, path=path, seed=77).run(n_jobs=n_jobs, executor=executor, progress=False)
+""")
+
+OPT_COLS = ["x", "y", "status", "seed", "fitness"]
+
+
+def _opt(tmp_path, path, which, delay=0.0, executor="auto", n_jobs=1, mpi=0, **popen):
+    script = tmp_path / "opt_study.py"
+    script.write_text(OPT_SCRIPT)
+    cmd = [sys.executable, str(script), str(path), which, str(delay), executor, str(n_jobs)]
+    if mpi:
+        cmd = [MPIEXEC, "-n", str(mpi)] + cmd
+    return cmd
+
+
+@pytest.mark.parametrize("which,tag", [("evo", "generation"), ("bayes", "iteration")])
+def test_optimisers_give_identical_studies_serially_in_a_pool_and_on_mpi(tmp_path, which, tag):
+    frames = {}
+    for label, kw in {"serial": dict(executor="serial"), "pool": dict(executor="pool", n_jobs=2),
+                      "mpi3": dict(mpi=3)}.items():
+        path = tmp_path / f"{which}_{label}.h5"
+        out = subprocess.run(_opt(tmp_path, path, which, **kw), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        frames[label] = load(path).df
+    ref = frames["serial"]
+    assert len(ref) == (24 + 4 * 12 if which == "evo" else 16)
+    for label in ("pool", "mpi3"):
+        pd.testing.assert_frame_equal(frames[label][OPT_COLS + [tag]], ref[OPT_COLS + [tag]], obj=label)
+
+
+@pytest.mark.parametrize("which", ["evo", "bayes"])
+def test_optimiser_killed_mid_study_resumes_to_the_same_result(tmp_path, which):
+    path = tmp_path / f"{which}_killed.h5"
+    proc = subprocess.Popen(_opt(tmp_path, path, which, delay=0.08, mpi=3),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    target = 30 if which == "evo" else 10
+    log = Path(str(path) + ".log")
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().split()) >= target:
+            break
+        time.sleep(0.05)
+    _kill_job(proc, tmp_path)
+    partial = load(path)
+    n_partial = len(partial.df)
+    assert 0 < n_partial < (72 if which == "evo" else 16)
+    out = subprocess.run(_opt(tmp_path, path, which, mpi=3), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    resumed = load(path).df
+    clean_path = tmp_path / f"{which}_clean.h5"
+    out = subprocess.run(_opt(tmp_path, clean_path, which, executor="serial"), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    pd.testing.assert_frame_equal(resumed[OPT_COLS], load(clean_path).df[OPT_COLS])

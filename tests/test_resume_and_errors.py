@@ -210,3 +210,24 @@ def test_lambdas_and_closures_run_in_a_process_pool(tmp_path):
     res = Study(lambda p: {"v": p["x"] + offset}, ParameterSpace({"x": [1.0, 2.0, 3.0]}),
                 path=tmp_path / "l.h5").run(n_jobs=2, progress=False)
     assert res.df["v"].tolist() == [11.0, 12.0, 13.0]
+
+
+def test_a_second_writer_is_refused_while_readers_are_welcome(tmp_path):
+    from brainsweep.explorer.storage import StudyFile
+
+    path = tmp_path / "busy.h5"
+    Study(_f, ParameterSpace({"x": [1.0, 2.0]}), path=path).run(progress=False)
+    writer = StudyFile.open(str(path), "a")  # as a running study holds it
+    try:
+        with pytest.raises(StudyFileError, match="being written by another process"):
+            Study(_f, ParameterSpace({"x": [1.0, 2.0]}), path=path).run(progress=False)
+        with pytest.raises(StudyFileError, match="being written by another process"):
+            Study(_f, ParameterSpace({"x": [5.0]}), path=path, overwrite=True).run(progress=False)
+        # another process reads it while it is open for writing
+        code = f"from brainsweep.explorer import load; print(load({str(path)!r}).df['v'].tolist())"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "[1.0, 2.0]", out.stderr
+    finally:
+        writer.close()
+    assert not (tmp_path / "busy.h5.lock").exists()
+    assert Study(_f, ParameterSpace({"x": [1.0, 2.0]}), path=path).run(progress=False).df["v"].tolist() == [1.0, 2.0]

@@ -160,8 +160,35 @@ class Results:
     def plot_convergence(self, objective: str | None = None):
         """Best objective so far over evaluations (Bayesian optimisation, any strategy)."""
         from .plots_optim import plot_convergence
-        objective, _ = self._objective(objective)
-        return plot_convergence(self.df, objective)
+        objective, weight = self._objective(objective)
+        return plot_convergence(self.df, objective, minimize=weight < 0)
+
+    def plot_partial_dependence(self, objective: str | None = None):
+        """skopt's partial dependence of the objective on each parameter (BayesOpt's last
+        surrogate, or a Gaussian process fitted to the stored runs)."""
+        from .plots_optim import plot_partial_dependence
+        objective, weight = self._objective(objective)
+        state = self.strategy_state
+        source = state if isinstance(state, dict) and "optimizer" in state else self.df
+        return plot_partial_dependence(source, self.space, objective=objective, minimize=weight < 0)
+
+    def plot_pareto(self):
+        """The ok runs in objective space with the non-dominated front highlighted."""
+        from .plots_optim import plot_pareto
+        return plot_pareto(self.df, list(self.strategy.get("objectives") or []),
+                           list(self.strategy.get("weights") or []))
+
+    def generation_stats(self, objective: str | None = None) -> pd.DataFrame:
+        """Per generation: best, mean, spread of the objective (evolution)."""
+        from .plots_optim import generation_stats
+        objective, weight = self._objective(objective)
+        return generation_stats(self.df, objective, weight)
+
+    @property
+    def space(self):
+        """The study's :class:`ParameterSpace`, rebuilt from the file."""
+        from .space import ParameterSpace
+        return ParameterSpace.from_json(self.fingerprint["space"])
 
     def pareto_front(self) -> pd.DataFrame:
         """Non-dominated ok runs over the strategy's objectives (NSGA-II)."""

@@ -220,6 +220,22 @@ class ParameterSpace:
             if name not in known:
                 raise ValueError(_unknown(name, known, what))
 
+    @classmethod
+    def from_json(cls, doc: dict) -> "ParameterSpace":
+        """Rebuild a space from :meth:`to_json` (e.g. a stored study's fingerprint)."""
+        grid, bounds = {}, {}
+        for d in doc["dimensions"]:
+            if d["kind"] == "grid":
+                grid[d["name"]] = d["values"]
+            elif d["kind"] == "bounded":
+                bounds[d["name"]] = (d["low"], d["high"], d["scale"])
+            else:
+                bounds[d["name"]] = list(d["categories"])
+        space = cls(grid or None, bounds=bounds or None, fixed=doc.get("fixed"))
+        order = [d["name"] for d in doc["dimensions"]]
+        space.dimensions = tuple(sorted(space.dimensions, key=lambda d: order.index(d.name)))
+        return space
+
     def to_json(self) -> dict:
         """A json-able description, used to recognise the same study on resume."""
         return {"dimensions": [d.to_json() for d in self.dimensions],

@@ -114,8 +114,9 @@ def split_results(result: dict) -> tuple[dict, dict]:
 class StudyFile:
     """Open study file. Create with :meth:`create`, reopen with :meth:`open`."""
 
-    def __init__(self, path: str, h5: tables.File, traj: str):
+    def __init__(self, path: str, h5: tables.File, traj: str, lock=None):
         self.path = path
+        self._lock = lock
         self.h5 = h5
         self.traj = traj
         self._root = f"/{traj}"
@@ -136,6 +137,7 @@ class StudyFile:
         from pypet import Trajectory
 
         traj_name = traj_name or _traj_name_from(path)
+        lock = WriterLock(path)
         if os.path.exists(path):
             os.remove(path)
         kinds = {d.name: _param_kind(d) for d in space.dimensions}
@@ -186,13 +188,20 @@ class StudyFile:
             h5.flush()
         except Exception:
             h5.close()
+            lock.release()
             raise
-        return cls(path, h5, traj_name)
+        return cls(path, h5, traj_name, lock)
 
     @classmethod
     def open(cls, path: str, mode: str = "a") -> "StudyFile":
         """Reopen an existing study file; ``StudyFileError`` if it is not one."""
-        h5 = open_h5(path, mode)
+        lock = WriterLock(path) if mode != "r" else None
+        try:
+            h5 = open_h5(path, mode)
+        except Exception:
+            if lock is not None:
+                lock.release()
+            raise
         try:
             if "/brainsweep" not in h5:
                 groups = ", ".join(n._v_name for n in h5.root._f_iter_nodes()) or "nothing"
@@ -202,18 +211,22 @@ class StudyFile:
             version = int(bs._v_attrs.format_version)
             if version > FORMAT_VERSION:
                 raise StudyFileError(f"{path}: written by a newer brainsweep (format {version}); upgrade")
-            return cls(path, h5, str(bs._v_attrs.trajectory))
-        except StudyFileError:
-            h5.close()
-            raise
+            return cls(path, h5, str(bs._v_attrs.trajectory), lock)
         except Exception as err:
             h5.close()
+            if lock is not None:
+                lock.release()
+            if isinstance(err, StudyFileError):
+                raise
             raise StudyFileError(f"{path}: damaged brainsweep study file ({err})") from err
 
     def close(self) -> None:
         if self.h5.isopen:
             self.h5.flush()
             self.h5.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -479,6 +492,43 @@ class StudyFile:
             rows[i]["time"] = time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(r.finished)).encode()
             rows[i]["runtime"] = f"{r.runtime:.6f}s".encode()
         runs.modify_coordinates(idx, rows)
+
+
+class WriterLock:
+    """An exclusive lock on ``<study file>.lock`` held by the one process writing a study.
+
+    The operating system releases it when that process dies (SIGKILL included), so a
+    killed study never leaves a stale lock; a second writer gets a clear error instead
+    of corrupting the file.
+    """
+
+    def __init__(self, path: str):
+        self.path = f"{path}.lock"
+        self.fd = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no protection, as before
+            return
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StudyFileError(f"{path} is being written by another process ({holder}); "
+                                 f"wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
 
 
 def _pickle_or_none(obj) -> bytes | None:

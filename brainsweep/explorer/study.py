@@ -128,8 +128,7 @@ class Study:
         if not os.path.exists(self.path):
             return None
         if self.overwrite:
-            os.remove(self.path)
-            return None
+            return None  # StudyFile.create replaces it, under the writer lock
         file = StudyFile.open(self.path, "a")
         mine, theirs = self.fingerprint(), file.fingerprint
         if mine != theirs:
@@ -187,7 +186,8 @@ class Study:
     def _probe(self, point: dict, seed: int):
         """Evaluate the very first run in-process for strategies with objectives, so a
         missing objective is an error before anything is stored or dispatched."""
-        if not self.strategy.objectives:
+        overrides_check = type(self.strategy).check_scores is not Strategy.check_scores
+        if not self.strategy.objectives and not overrides_check:
             return None
         rec = self.evaluator.evaluate_chunk([(0, point, run_seed(seed, 0))])[0]
         if rec.status == "ok":

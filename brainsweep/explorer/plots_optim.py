@@ -1,0 +1,277 @@
+"""Plots and summaries of optimisation studies (evolution, Bayesian optimisation).
+
+Every function takes the runs DataFrame of :class:`Results` (``df``: one row per
+run with parameter columns, score columns, ``status`` and the strategy's
+``generation`` or ``iteration`` column), returns a matplotlib ``Figure`` (made
+without pyplot, so it works headless) or a DataFrame, and never changes ``df``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .plots import figure
+
+__all__ = ["plot_fitness", "plot_population", "plot_convergence", "plot_partial_dependence",
+           "pareto_front", "plot_pareto", "generation_stats"]
+
+
+def _column(df: pd.DataFrame, name: str, what: str) -> pd.Series:
+    if name not in df.columns:
+        raise KeyError(f"{what}: no column {name!r} in the runs table (columns: {list(df.columns)})")
+    return df[name]
+
+
+def _values(df: pd.DataFrame, objective: str) -> pd.Series:
+    """The objective of ok runs with a finite value (float), indexed as ``df``."""
+    col = pd.to_numeric(_column(df, objective, "objective"), errors="coerce").astype(float)
+    ok = (df["status"] == "ok") if "status" in df.columns else pd.Series(True, index=df.index)
+    col = col[ok.to_numpy(dtype=bool)]
+    return col[np.isfinite(col.to_numpy())]
+
+
+def _generation_column(df: pd.DataFrame) -> str:
+    for name in ("generation", "iteration", "batch"):
+        if name in df.columns:
+            return name
+    raise KeyError(f"no generation/iteration column in the runs table (columns: {list(df.columns)}); "
+                   f"is this an optimisation study?")
+
+
+def _as_list(objective, weights) -> tuple[list[str], list[float]]:
+    objectives = [objective] if isinstance(objective, str) else list(objective)
+    if weights is None:
+        weights = [-1.0] * len(objectives)
+    elif isinstance(weights, (int, float)):
+        weights = [float(weights)]
+    weights = [float(w) for w in weights]
+    if len(weights) != len(objectives):
+        raise ValueError(f"weights: {len(weights)} weight(s) for {len(objectives)} objective(s) {objectives}")
+    if any(w == 0 or not np.isfinite(w) for w in weights):
+        raise ValueError(f"weights: expected non-zero finite numbers, got {weights}")
+    return objectives, weights
+
+
+def generation_stats(df: pd.DataFrame, objective: str, weight: float = -1.0) -> pd.DataFrame:
+    """Per generation: runs, failed runs, best / mean / std / 10th and 90th percentile of
+    the objective over ok runs, and the best value found up to that generation.
+
+    ``weight`` < 0 means smaller is better.
+    """
+    gen_col = _generation_column(df)
+    gens = pd.to_numeric(df[gen_col], errors="coerce")
+    vals = _values(df, objective)
+    rows = []
+    best_so_far = np.nan
+    for g in sorted(gens.dropna().unique()):
+        members = gens.index[(gens == g).to_numpy(dtype=bool)]
+        v = vals.reindex(members).dropna().to_numpy()
+        best = (v.min() if weight < 0 else v.max()) if len(v) else np.nan
+        if np.isfinite(best):
+            best_so_far = best if not np.isfinite(best_so_far) else (
+                min(best_so_far, best) if weight < 0 else max(best_so_far, best))
+        rows.append({gen_col: int(g), "runs": len(members), "failed": len(members) - len(v),
+                     "best": best, "mean": v.mean() if len(v) else np.nan,
+                     "std": v.std() if len(v) else np.nan,
+                     "p10": np.percentile(v, 10) if len(v) else np.nan,
+                     "p90": np.percentile(v, 90) if len(v) else np.nan, "best_so_far": best_so_far})
+    return pd.DataFrame(rows).set_index(gen_col) if rows else pd.DataFrame()
+
+
+def plot_fitness(df: pd.DataFrame, objective: str | Sequence[str], weights=(-1.0,), ax=None):
+    """Objective over generations: best of each generation, best so far, mean, and the
+    10-90 % spread (shaded) of the ok runs. Several objectives give one panel each."""
+    objectives, weights = _as_list(objective, weights)
+    if ax is not None and len(objectives) > 1:
+        raise ValueError("plot_fitness: ax= draws one objective; pass a single objective name")
+    if ax is None:
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(5.5, 3.6 * len(objectives)), layout="constrained")
+        axes = [fig.add_subplot(len(objectives), 1, i + 1) for i in range(len(objectives))]
+    else:
+        fig, axes = ax.figure, [ax]
+    for name, w, a in zip(objectives, weights, axes):
+        st = generation_stats(df, name, w)
+        if st.empty:
+            raise ValueError(f"plot_fitness: no generations in the runs table")
+        g = st.index.to_numpy()
+        a.fill_between(g, st["p10"], st["p90"], color="C0", alpha=0.2, label="10-90 %")
+        a.plot(g, st["mean"], color="C0", label="mean")
+        a.plot(g, st["best"], "o-", color="C1", ms=3, label="best of generation")
+        a.plot(g, st["best_so_far"], "--", color="k", lw=1, label="best so far")
+        a.set_xlabel(st.index.name)
+        a.set_ylabel(f"{name} ({'minimised' if w < 0 else 'maximised'})")
+        a.legend(fontsize="small")
+    return fig
+
+
+def _pick_generation(df: pd.DataFrame, generation: int) -> tuple[str, int]:
+    gen_col = _generation_column(df)
+    gens = sorted(int(g) for g in pd.to_numeric(df[gen_col], errors="coerce").dropna().unique())
+    if not gens:
+        raise ValueError("no generations in the runs table")
+    if generation < 0:
+        if -generation > len(gens):
+            raise ValueError(f"generation={generation}: the study has {len(gens)} generations")
+        return gen_col, gens[generation]
+    if generation not in gens:
+        raise ValueError(f"generation={generation} is not in the study (generations {gens[0]}..{gens[-1]})")
+    return gen_col, generation
+
+
+def plot_population(df: pd.DataFrame, x: str, y: str, generation: int = -1, color: str | None = None,
+                    ax=None):
+    """Scatter of parameters ``x`` and ``y`` of one generation (``-1``: the last), over
+    the earlier generations in grey; coloured by the score ``color`` if given; failed
+    runs as red crosses."""
+    xs, ys = _column(df, x, "x"), _column(df, y, "y")
+    gen_col, g = _pick_generation(df, generation)
+    gens = pd.to_numeric(df[gen_col], errors="coerce").to_numpy()
+    fig, ax = figure(ax)
+    earlier = gens < g
+    ax.scatter(xs[earlier], ys[earlier], s=8, color="0.75", label="earlier generations")
+    now = gens == g
+    ok = now & (df["status"] == "ok").to_numpy() if "status" in df.columns else now
+    if color is not None:
+        c = pd.to_numeric(_column(df, color, "color"), errors="coerce").to_numpy()[ok]
+        sc = ax.scatter(xs[ok], ys[ok], s=18, c=c, cmap="viridis", label=f"{gen_col} {g}")
+        fig.colorbar(sc, ax=ax, label=color)
+    else:
+        ax.scatter(xs[ok], ys[ok], s=18, color="C0", label=f"{gen_col} {g}")
+    bad = now & ~ok
+    if bad.any():
+        ax.scatter(xs[bad], ys[bad], marker="x", color="C3", s=25, label="failed")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_convergence(df: pd.DataFrame, objective: str, minimize: bool = True, ax=None, log=None):
+    """Best objective found so far against the number of evaluations (run order), with
+    every ok evaluation as a dot and failed ones as red ticks; ``log`` y-axis by default
+    when all values are positive and span more than two decades."""
+    vals = pd.to_numeric(_column(df, objective, "objective"), errors="coerce").astype(float)
+    vals = vals.sort_index()
+    ok = np.isfinite(vals.to_numpy())
+    if "status" in df.columns:
+        ok &= (df["status"].reindex(vals.index) == "ok").to_numpy()
+    n = np.arange(1, len(vals) + 1)
+    v = np.where(ok, vals.to_numpy(), np.nan)
+    if not ok.any():
+        raise ValueError(f"plot_convergence: no ok run with a finite {objective!r}")
+    filled = np.where(ok, v, np.inf if minimize else -np.inf)
+    best = np.minimum.accumulate(filled) if minimize else np.maximum.accumulate(filled)
+    best[~np.isfinite(best)] = np.nan
+    fig, ax = figure(ax)
+    ax.plot(n[ok], v[ok], ".", color="0.6", label="evaluations")
+    ax.step(n, best, where="post", color="C0", label="best so far")
+    if (~ok).any():
+        ax.plot(n[~ok], np.full((~ok).sum(), np.nanmin(v) if minimize else np.nanmax(v)), "|",
+                color="C3", ms=12, label="failed")
+    finite = v[ok]
+    if log is None:
+        log = bool(finite.min() > 0 and finite.max() / finite.min() > 100)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel(f"{objective} ({'min' if minimize else 'max'} so far)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _nondominated(w: np.ndarray) -> np.ndarray:
+    """Mask of the rows of ``w`` no other row dominates (all >=, one >; maximisation)."""
+    keep = np.ones(len(w), dtype=bool)
+    for i in range(len(w)):
+        if not keep[i]:
+            continue
+        cand = np.flatnonzero(keep)
+        dominated = np.all(w[cand] <= w[i], axis=1) & np.any(w[cand] < w[i], axis=1)
+        keep[cand[dominated]] = False
+    return keep
+
+
+def pareto_front(df: pd.DataFrame, objectives: Sequence[str], weights: Sequence[float]) -> pd.DataFrame:
+    """The non-dominated ok runs (rows of ``df``) over ``objectives``; a negative weight
+    minimises an objective, a positive one maximises it. Sorted by the first objective."""
+    objectives, weights = _as_list(objectives, weights)
+    if "status" in df.columns:
+        data = df[(df["status"] == "ok").to_numpy(dtype=bool)]
+    else:
+        data = df
+    vals = np.column_stack([pd.to_numeric(_column(data, o, "objectives"), errors="coerce")
+                            .to_numpy(dtype=float) for o in objectives]) if len(data) else \
+        np.empty((0, len(objectives)))
+    finite = np.isfinite(vals).all(axis=1)
+    data, vals = data[finite], vals[finite]
+    keep = _nondominated(vals * np.sign(weights))
+    return data[keep].sort_values(objectives[0])
+
+
+def plot_pareto(df: pd.DataFrame, objectives: Sequence[str], weights: Sequence[float], ax=None):
+    """The first two objectives of all ok runs (grey) and the Pareto front (highlighted)."""
+    objectives, weights = _as_list(objectives, weights)
+    if len(objectives) < 2:
+        raise ValueError("plot_pareto: needs two objectives")
+    front = pareto_front(df, objectives, weights)
+    ok = df[(df["status"] == "ok").to_numpy(dtype=bool)] if "status" in df.columns else df
+    fig, ax = figure(ax)
+    a, b = objectives[:2]
+    ax.scatter(ok[a], ok[b], s=6, color="0.75", label="ok runs")
+    ax.plot(front[a], front[b], "o-", color="C3", ms=4, label=f"Pareto front ({len(front)})")
+    ax.set_xlabel(a)
+    ax.set_ylabel(b)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_partial_dependence(source, space, objective: str | None = None, minimize: bool = True,
+                            n_points: int = 40, n_samples: int = 250):
+    """skopt's partial dependence plot (``skopt.plots.plot_objective``) of the surrogate.
+
+    ``source`` is a :class:`BayesOpt` state (``Results.strategy_state``: its last fitted
+    model is used as is) or the runs DataFrame (a Gaussian process is fitted to the ok
+    runs' ``objective``). ``space`` is the study's :class:`ParameterSpace`.
+    """
+    import pickle
+
+    from skopt.plots import plot_objective
+    from skopt.utils import create_result
+
+    from .bayes import _quiet_single_thread, skopt_dimensions
+
+    if isinstance(source, dict) and "optimizer" in source:
+        opt = pickle.loads(source["optimizer"])
+        if not opt.models:
+            raise ValueError("plot_partial_dependence: the optimizer has no fitted model yet "
+                             "(fewer evaluations than n_initial)")
+    elif isinstance(source, pd.DataFrame):
+        if objective is None:
+            raise ValueError("plot_partial_dependence: name the objective column when passing a DataFrame")
+        from skopt import Optimizer
+        vals = _values(source, objective)
+        if len(vals) < 2:
+            raise ValueError(f"plot_partial_dependence: needs at least 2 ok runs with a finite {objective!r}")
+        names = [d.name for d in space.dimensions]
+        xs = [[_py(v) for v in row] for row in source.loc[vals.index, names].itertuples(index=False)]
+        y = (vals.to_numpy() if minimize else -vals.to_numpy()).tolist()
+        with _quiet_single_thread():
+            opt = Optimizer(skopt_dimensions(space), base_estimator="GP", n_initial_points=1,
+                            acq_optimizer="sampling", random_state=0)
+            opt.tell(xs, y)
+    else:
+        raise ValueError("plot_partial_dependence: source must be a BayesOpt state (dict) or the runs DataFrame")
+    result = create_result(opt.Xi, opt.yi, opt.space, opt.rng, models=opt.models[-1:])
+    with _quiet_single_thread():
+        axes = plot_objective(result, n_points=n_points, n_samples=n_samples,
+                              dimensions=[d.name for d in space.dimensions])
+    fig = np.atleast_1d(axes).flat[0].figure
+    return fig
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v

@@ -1,0 +1,153 @@
+"""BayesOpt (scikit-optimize) driven through the ask/tell contract directly."""
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from brainsweep.explorer.bayes import BayesOpt
+from brainsweep.explorer.space import ParameterSpace
+
+from test_evolution import CIRCLE_SPACE, circle, drive
+
+# cheap acquisition settings for the slower tests (the defaults optimise the acquisition
+# function with L-BFGS from 10,000 samples, about 3x the time per batch)
+FAST = dict(acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": 1000})
+
+
+def test_finds_the_unit_circle_within_60_calls():
+    """The issue's example with expected improvement (GP surrogate, batches of 4)."""
+    bo = BayesOpt(n_calls=60, n_initial=10, base_estimator="GP", acq_func="EI", batch=4,
+                  acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": 2000})
+    batches, told, bo = drive(bo, circle, seed=1)
+    assert [len(p) for p, _ in batches] == [4] * 15
+    assert [t["iteration"] for _, t in batches] == list(range(15))
+    values = [o.scores["fitness"] for o in told]
+    assert len(values) == 60 and min(values) < 0.01
+    best_point, best_value = bo.best()
+    assert best_value == min(values) and circle(best_point)["fitness"] == best_value
+    # the surrogate phase did the work: the 10 random initial points are far from it
+    assert min(values[:10]) > 0.05
+
+
+def test_resume_from_state_gives_the_same_remaining_batches():
+    """gp_hedge keeps gains and the optimizer its random state; a last batch of one point
+    uses the point precomputed at the last tell: all must survive the state round trip."""
+    def make():
+        return BayesOpt(n_calls=21, n_initial=8, acq_func="gp_hedge", batch=4, **FAST)
+
+    full, _, ref = drive(make(), circle, seed=7)
+    head, _, first = drive(make(), circle, seed=7, stop_after=3)
+    resumed = make()
+    resumed.set_state(CIRCLE_SPACE, pickle.loads(pickle.dumps(first.get_state())))
+    tail, _, resumed = drive(resumed, circle, start=False)
+    assert [len(p) for p, _ in full] == [4, 4, 4, 4, 4, 1]
+    assert head + tail == full                   # exact equality of every point
+    a, b = ref.get_state(), resumed.get_state()
+    assert a["Xi"] == b["Xi"] and a["yi"] == b["yi"] and a["scores"] == b["scores"]
+
+
+def flaky_circle(p):
+    if p["x"] > 1.5:
+        return {"_status": "failed"}
+    if p["y"] > 1.5:
+        return {"fitness": float("nan")}
+    return circle(p)
+
+
+def test_failed_and_nan_runs_are_told_as_the_worst_value():
+    bo = BayesOpt(n_calls=24, n_initial=8, acq_func="EI", batch=4, **FAST)
+    batches, told, bo = drive(bo, flaky_circle, seed=3)
+    assert len(told) == 24
+    state = bo.get_state()
+    bad = [i for i, o in enumerate(told) if o.status != "ok" or math.isnan(o.scores["fitness"])]
+    good = [i for i in range(24) if i not in bad]
+    assert bad and good
+    worst = max(state["yi"][i] for i in good)
+    assert all(state["yi"][i] == worst for i in bad)          # every failure at the current worst
+    assert all(state["scores"][i] is None for i in bad)
+    assert [state["scores"][i] for i in good] == [told[i].scores["fitness"] for i in good]
+
+
+def test_a_first_batch_that_fails_entirely_does_not_stop_the_search():
+    calls = {"n": 0}
+
+    def first_batch_fails(p):
+        calls["n"] += 1
+        return {"_status": "failed"} if calls["n"] <= 4 else circle(p)
+
+    bo = BayesOpt(n_calls=12, n_initial=4, acq_func="EI", batch=4, **FAST)
+    _, told, bo = drive(bo, first_batch_fails, seed=0)
+    assert len(told) == 12 and bo.objectives == ("fitness",)
+    yi = bo.get_state()["yi"]
+    assert yi[:4] == [max(yi[4:])] * 4
+
+
+def test_maximisation():
+    bo = BayesOpt(n_calls=16, n_initial=8, acq_func="EI", batch=4, minimize=False, **FAST)
+    _, told, bo = drive(bo, lambda p: {"gain": -circle(p)["fitness"]}, seed=0)
+    values = [o.scores["gain"] for o in told]
+    assert bo.best()[1] == max(values)
+    assert bo.get_state()["yi"] == [-v for v in values]        # skopt minimises -gain
+    assert bo.config()["weights"] == [1.0]
+
+
+def test_log_integer_and_categorical_dimensions():
+    space = ParameterSpace(bounds={"tau": (1e-3, 10.0, "log"), "n": (1, 4, "int"), "kind": ["a", "b", "c"]})
+    bo = BayesOpt(n_calls=150, n_initial=150, batch=50, base_estimator="ET", **FAST)
+    batches, _, _ = drive(bo, lambda p: {"s": p["n"] + math.log10(p["tau"])}, space=space, seed=2)
+    pts = [p for b, _ in batches for p in b]
+    assert all(1e-3 <= p["tau"] <= 10.0 and p["n"] in (1, 2, 3, 4) and p["kind"] in "abc" for p in pts)
+    assert all(type(p["n"]) is int and type(p["tau"]) is float and type(p["kind"]) is str for p in pts)
+    # log-uniform: a quarter of the decades of [1e-3, 10] lie below 1e-2 (linear: 0.09 %)
+    assert abs(np.mean([p["tau"] < 1e-2 for p in pts]) - 0.25) < 0.08
+    assert {p["n"] for p in pts} == {1, 2, 3, 4} and {p["kind"] for p in pts} == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("estimator, model_class, generator", [
+    ("RF", "RandomForestRegressor", "lhs"), ("ET", "ExtraTreesRegressor", "sobol"),
+    ("GBRT", "_TaggedGBRT", "lhs"), ("GP", "GaussianProcessRegressor", "sobol")])
+def test_each_surrogate_and_initial_design_runs(estimator, model_class, generator):
+    bo = BayesOpt(n_calls=10, n_initial=6, base_estimator=estimator, acq_func="LCB",
+                  initial_point_generator=generator, batch=2, **FAST)
+    batches, told, bo = drive(bo, circle, seed=0)
+    assert len(told) == 10
+    models = pickle.loads(bo.get_state()["optimizer"]).models
+    assert type(models[-1]).__name__ == model_class
+    init = np.array([[p["x"], p["y"]] for pts, _ in batches[:3] for p in pts])
+    if generator == "lhs":   # Latin hypercube: one point in each of the 6 strata per axis
+        for axis in range(2):
+            assert sorted(np.floor((init[:, axis] + 5) / 10 * 6).astype(int)) == list(range(6))
+
+
+def test_objective_adoption_and_checks():
+    bo = BayesOpt()
+    bo.check_scores({"loss": 1.0})
+    assert bo.objectives == ("loss",)
+    with pytest.raises(ValueError, match="objectives="):
+        BayesOpt().check_scores({"a": 1.0, "b": 2.0})
+    with pytest.raises(ValueError, match=r"need \['b'\]"):
+        BayesOpt(objective="b").check_scores({"a": 1.0})
+    cfg = BayesOpt(objective="b", acq_optimizer_kwargs={"n_points": 500}).config()
+    assert json.loads(json.dumps(cfg)) == cfg and cfg["objectives"] == ["b"] and cfg["weights"] == [-1.0]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_initial=20, n_calls=10), "n_initial"),
+    (dict(base_estimator="SVR"), "base_estimator"),
+    (dict(acq_func="UCB"), "acq_func"),
+    (dict(initial_point_generator="latin"), "initial_point_generator"),
+    (dict(batch=0), "batch"),
+    (dict(minimize="yes"), "minimize"),
+    (dict(liar="cl_median"), "liar"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BayesOpt(**kwargs)
+
+
+def test_grid_space_is_rejected():
+    with pytest.raises(ValueError, match="needs bounds"):
+        BayesOpt().check(ParameterSpace({"x": [1.0, 2.0]}))
