@@ -184,6 +184,75 @@ class Results:
         objective, weight = self._objective(objective)
         return generation_stats(self.df, objective, weight)
 
+    # -- plots of model outputs ------------------------------------------------------
+    def evaluator(self):
+        """The evaluator the study pickled (a ModelEvaluation with its model and objective)."""
+        from .storage import load_evaluator
+        with StudyFile.open(self.path, "r") as f:
+            return load_evaluator(f.h5)
+
+    def _objective_attr(self, name: str):
+        """An attribute of the study's objective (or of a combined objective's parts)."""
+        ev = self.evaluator()
+        obj = getattr(ev, "objective", None)
+        for candidate in [obj] + list(getattr(obj, "objectives", []) or []):
+            if candidate is not None and hasattr(candidate, name):
+                return getattr(candidate, name)
+        return None
+
+    def plot_timeseries(self, idx: int, key: str = "BOLD", **kw):
+        """Stored output ``key`` of run ``idx`` over time (keep ``key`` and ``key + '_t'``
+        or ``'t'`` in the study to have the time axis)."""
+        from .plots_models import plot_timeseries
+        run = self.run(idx)
+        if key not in run:
+            raise KeyError(f"run {idx} stored no {key!r} (stored: {sorted(run)}); add it to keep=[...]")
+        t = run.get(f"{key}_t", run.get("t"))
+        if t is None or len(t) != np.shape(run[key])[-1]:
+            raise KeyError(f"run {idx} stored no time axis for {key!r}; keep {key + '_t'!r} (BOLD) or 't'")
+        return plot_timeseries(t, run[key], ylabel=key, **kw)
+
+    def plot_fc(self, idx: int | None = None, fc_emp=None, key: str = "fc"):
+        """Simulated FC of run ``idx`` (default: the best run) next to the empirical FC
+        (default: the study objective's target). Needs ``ev.fit_fc(..., keep=True)``."""
+        from .plots_models import plot_fc_matrices
+        idx = int(self.best(1).index[0]) if idx is None else int(idx)
+        run = self.run(idx)
+        if key not in run:
+            raise KeyError(f"run {idx} stored no {key!r}; use ev.fit_fc(fc_emp, keep=True) or keep the FC")
+        if fc_emp is None:
+            stack = self._objective_attr("fc_emp")
+            fc_emp = None if stack is None else np.asarray(stack)[0]
+        return plot_fc_matrices(run[key], fc_emp, suptitle=f"run {idx}")
+
+    def plot_bifurcation(self, x: str, low: str, high: str, fixed: dict | None = None):
+        """Min and max of a signal (scores ``low``, ``high``) over a 1-D sweep of ``x``."""
+        from .plots import _slice
+        from .plots_models import plot_bifurcation
+        lows, _ = _slice(self.df, [x], low, fixed, self.params, "mean")
+        highs, _ = _slice(self.df, [x], high, fixed, self.params, "mean")
+        return plot_bifurcation(lows.index.to_numpy(), lows.to_numpy(float), highs.to_numpy(float), xlabel=x)
+
+    def plot_dipole(self, idx: int | None = None, initial_idx: int | None = None, key: str = "dipole"):
+        """Target dipole vs the best run (or ``idx``) vs an initial run (default: run 0).
+        Needs the dipole stored per run (``ev.fit_dipole(..., keep=True)``)."""
+        from .plots_models import plot_dipoles
+        idx = int(self.best(1).index[0]) if idx is None else int(idx)
+        initial_idx = int(self.df.index[0]) if initial_idx is None else int(initial_idx)
+        best, initial = self.run(idx), self.run(initial_idx)
+        if key not in best:
+            raise KeyError(f"run {idx} stored no {key!r}; use ev.fit_dipole(..., keep=True)")
+        t_target, target = self._objective_attr("target_t"), self._objective_attr("target")
+        if target is None:
+            raise ValueError("the study's objective holds no target dipole (ev.fit_dipole)")
+        t_target = np.asarray(t_target, dtype=float)
+        t_sim = t_target
+        if len(best[key]) != len(t_target):  # the fit's window [tstart, tstop] of the target's axis
+            tstart, tstop = self._objective_attr("tstart") or 0.0, self._objective_attr("tstop")
+            t_sim = t_target[(t_target >= tstart) & (t_target <= (np.inf if tstop is None else tstop))]
+        return plot_dipoles(t_target, target, best=best[key], initial=initial.get(key),
+                            t_sim=t_sim, title=f"best run {idx}")
+
     @property
     def space(self):
         """The study's :class:`ParameterSpace`, rebuilt from the file."""

@@ -1,0 +1,477 @@
+"""The ``brainsweep`` command: demo, run, info, plot, reproduce, archive, aln-tables.
+
+::
+
+    brainsweep demo                                # whole-brain Hopf FC exploration -> demo.h5 + PNGs
+    mpiexec -n 4 brainsweep run study.yaml         # or study.py; resumes if the file exists
+    brainsweep info study.h5
+    brainsweep plot study.h5 --x K_gl --y a --z fc_fit -o fc_fit.png
+    brainsweep reproduce study.h5 --run 17         # exit 0 if bit-identical, 1 if not
+    brainsweep archive study.h5 -o study.zip
+
+Exit codes: 0 ok, 1 failure (a study error, a run that does not reproduce), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class UserError(Exception):
+    """A mistake of the user's (bad file, bad option): one line on stderr, exit 1."""
+
+
+def _root() -> bool:
+    from .mpi import is_root
+    return is_root()
+
+
+def _say(*args, **kw) -> None:
+    if _root():
+        print(*args, **kw, flush=True)
+
+
+# -- run ------------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    path = Path(args.study)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such study file: {path}")
+    if path.suffix == ".py":
+        import runpy
+        sys.argv = [str(path)] + list(args.args)
+        sys.path.insert(0, str(path.parent.resolve()))
+        runpy.run_path(str(path), run_name="__main__")
+        return 0
+    if path.suffix not in (".yaml", ".yml"):
+        raise UserError(f"{path}: expected a .yaml/.yml study file or a .py script")
+    from .studyfile import load_study
+    study = load_study(path, overwrite=args.overwrite, study_path=args.output)
+    _say(f"study {path} -> {study.path}")
+    res = study.run(n_jobs=args.jobs, progress=not args.quiet and _root())
+    if res is None:
+        return 0
+    if _root():
+        _print_summary(res)
+    return _all_failed(res)
+
+
+def _all_failed(res) -> int:
+    """1 (with the first error on stderr) if the study stored runs but none is ok."""
+    if len(res.df) and not (res.df["status"] == "ok").any():
+        if _root():
+            msg = str(res.df["message"].iloc[0]).strip().splitlines()
+            print(f"every run failed; run {res.df.index[0]}: {msg[-1] if msg else res.df['status'].iloc[0]}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(res, n_best: int = 5) -> None:
+    counts = res.df["status"].value_counts().to_dict() if len(res.df) else {}
+    print(f"{res.path}: {len(res.df)} runs stored {counts}")
+    key = _best_key(res)
+    if key is not None:
+        import pandas as pd
+        with pd.option_context("display.width", 120, "display.max_columns", 12):
+            print(f"best runs by {key}:")
+            print(res.best(n_best, key=key, minimize=_minimize(res, key))[res.params + [key]].to_string())
+
+
+def _best_key(res):
+    objectives = res.strategy.get("objectives") or []
+    if objectives:
+        return objectives[0]
+    numeric = [s for s in res.scores if s in res.df and res.df[s].dtype.kind in "fi"]
+    preferred = [s for s in ("fc_fit", "fcd_ks", "peak_frequency_error", "spectral_loss", "dipole_rmse")
+                 if s in numeric]
+    return (preferred or numeric or [None])[0]
+
+
+def _minimize(res, key) -> bool:
+    """Direction of a score: the strategy's weight if it is an objective; else only FC fits
+    (correlations) are better when higher."""
+    objectives = list(res.strategy.get("objectives") or [])
+    weights = list(res.strategy.get("weights") or [])
+    if key in objectives and len(weights) == len(objectives):
+        return weights[objectives.index(key)] < 0
+    return not key.endswith("fc_fit")
+
+
+# -- info -----------------------------------------------------------------------------------
+def cmd_info(args) -> int:
+    from .explorer import load
+    res = load(_existing(args.file))
+    fp = res.fingerprint
+    print(f"file:      {res.path}")
+    print(f"evaluate:  {fp.get('evaluate')}")
+    dims = fp["space"]["dimensions"]
+    print("space:")
+    for d in dims:
+        if d["kind"] == "grid":
+            vals = d["values"]
+            shown = ", ".join(map(str, vals[:8])) + (", ..." if len(vals) > 8 else "")
+            print(f"  {d['name']}: {len(vals)} values [{shown}]")
+        elif d["kind"] == "bounded":
+            print(f"  {d['name']}: {d['low']} .. {d['high']} ({d['scale']})")
+        else:
+            print(f"  {d['name']}: one of {d['categories']}")
+    for k, v in fp["space"].get("fixed", {}).items():
+        print(f"  {k} = {v} (fixed)")
+    strat = dict(fp["strategy"])
+    print(f"strategy:  {strat.pop('name', '?')} {strat if strat else ''}".rstrip())
+    print(f"seed:      {res.seed}")
+    counts = res.df["status"].value_counts().to_dict() if len(res.df) else {}
+    print(f"runs:      {len(res.df)} stored of {res.n_registered} registered; "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(f"scores:    {', '.join(res.scores) or '-'}")
+    if res.attachments:
+        print(f"attached:  {', '.join(sorted(res.attachments))}")
+    key = _best_key(res)
+    if key is not None and counts.get("ok"):
+        import pandas as pd
+        with pd.option_context("display.width", 120, "display.max_columns", 12):
+            print(f"best {min(args.best, counts['ok'])} by {key}:")
+            print(res.best(args.best, key=key, minimize=_minimize(res, key))[res.params + [key]].to_string())
+    failed = res.df[res.df["status"] != "ok"]
+    if len(failed):
+        print(f"first problem: run {failed.index[0]} {failed['status'].iloc[0]}: "
+              f"{str(failed['message'].iloc[0]).strip().splitlines()[-1] if failed['message'].iloc[0] else ''}")
+    print("provenance:")
+    for k, v in res.provenance.items():
+        if k != "packages":
+            print(f"  {k}: {v}")
+    return 0
+
+
+# -- plot -----------------------------------------------------------------------------------
+def _fixed(pairs, res) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserError(f"--fixed {pair!r}: expected name=value")
+        k, v = pair.split("=", 1)
+        if k not in res.params:
+            raise UserError(f"--fixed {k}: not an explored parameter ({', '.join(res.params)})")
+        col = res.df[k]
+        if col.dtype.kind in "fi":
+            try:
+                value = float(v)
+            except ValueError:
+                raise UserError(f"--fixed {k}={v}: expected a number") from None
+            values = col.unique()
+            value = values[abs(values - value).argmin()].item() if abs(values - value).min() <= 1e-9 * max(
+                1.0, abs(value)) else value
+        elif col.dtype.kind == "b":
+            value = v.lower() in ("1", "true", "yes")
+        else:
+            value = v
+        out[k] = value
+    return out
+
+
+def cmd_plot(args) -> int:
+    from .explorer import load
+    res = load(_existing(args.file))
+    kind = args.kind
+    need = {"grid": ("x", "y", "z"), "sweep": ("x", "z"), "population": ("x", "y")}.get(kind, ())
+    missing = [f"--{n}" for n in need if getattr(args, n) is None]
+    if missing:
+        raise UserError(f"plot --kind {kind} needs {' '.join(missing)}")
+    fixed = _fixed(args.fixed, res)
+    if kind == "grid":
+        fig = res.plot_grid(args.x, args.y, args.z, fixed=fixed or None, agg=args.agg)
+    elif kind == "sweep":
+        fig = res.plot_sweep(args.x, args.z, fixed=fixed or None)
+    elif kind == "fitness":
+        fig = res.plot_fitness(args.z)
+    elif kind == "population":
+        fig = res.plot_population(args.x, args.y, generation=args.generation)
+    else:
+        fig = res.plot_convergence(args.z)
+    out = args.output or f"{Path(args.file).stem}_{kind}.png"
+    fig.savefig(out, dpi=args.dpi)
+    print(f"wrote {out}")
+    return 0
+
+
+# -- reproduce --------------------------------------------------------------------------------
+def cmd_reproduce(args) -> int:
+    from .explorer.reproduce import reproduce
+    report = reproduce(_existing(args.file), args.run)
+    params = ", ".join(f"{k}={v}" for k, v in report["params"].items())
+    if report["match"]:
+        print(f"run {report['idx']} ({params}, seed {report['seed']}): reproduced bit for bit "
+              f"({len(report['compared'])} values compared: {', '.join(report['compared'])})")
+        return 0
+    print(f"run {report['idx']} ({params}, seed {report['seed']}): DOES NOT MATCH", file=sys.stderr)
+    for d in report["differences"]:
+        print(f"  {d}", file=sys.stderr)
+    return 1
+
+
+# -- archive ----------------------------------------------------------------------------------
+_ARCHIVE_README = """\
+brainsweep study archive
+========================
+
+{h5_col} the study: every run's parameters, scores and stored outputs (pypet/HDF5)
+{files}requirements.txt     `pip freeze` of the environment that made this archive
+environment.txt      Python, platform and package versions recorded in the study file
+
+Inspect the study:
+    pip install -r requirements.txt        # or: pip install brainsweep
+    brainsweep info {h5}
+    brainsweep reproduce {h5} --run 0      # re-simulates run 0, compares bit for bit
+{rerun}"""
+
+
+def cmd_archive(args) -> int:
+    import json
+    import subprocess
+    import zipfile
+
+    from .explorer import load
+    src = Path(_existing(args.file))
+    res = load(src)
+    out = Path(args.output or src.with_suffix(".zip").name)
+    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True)
+    requirements = freeze.stdout if freeze.returncode == 0 else f"# pip freeze failed: {freeze.stderr.strip()}\n"
+    prov = dict(res.provenance)
+    packages = prov.pop("packages", "{}")
+    env = "\n".join(f"{k}: {v}" for k, v in prov.items()) + "\n\npackages:\n" + "\n".join(
+        f"  {k}=={v}" for k, v in json.loads(packages or "{}").items()) + "\n"
+    studies = [n for n in res.attachments if n.endswith((".yaml", ".yml", ".py"))]
+    files = "".join(f"{n:<20} {_role(n, studies)}\n" for n in sorted(res.attachments))
+    if studies:
+        rerun = (f"\nRerun the study from scratch (a different file name so it does not resume):\n"
+                 f"    brainsweep run {studies[0]} --output rerun.h5\n"
+                 f"Resume / complete it in place (the stored runs are kept):\n"
+                 f"    brainsweep run {studies[0]} --output {src.name}\n")
+    else:
+        rerun = ("\nThe study was not made from a study file (no YAML attached); rerun the script that "
+                 "made it (provenance.command in environment.txt).\n")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.write(src, src.name)
+        for name, data in sorted(res.attachments.items()):
+            z.writestr(name, data)
+        z.writestr("requirements.txt", requirements)
+        z.writestr("environment.txt", env)
+        z.writestr("README.txt", _ARCHIVE_README.format(h5_col=f"{src.name:<20}", h5=src.name, files=files,
+                                                        rerun=rerun))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB: {src.name}"
+          + (f", {', '.join(sorted(res.attachments))}" if res.attachments else "")
+          + ", requirements.txt, environment.txt, README.txt)")
+    return 0
+
+
+def _role(name: str, studies: list) -> str:
+    if name in studies:
+        return "the study file"
+    if name == "NOT_ATTACHED.txt":
+        return "files the study read from outside its folder: copy them yourself"
+    return "a file the study file names (target, connectome)"
+
+
+# -- aln-tables ----------------------------------------------------------------------------------
+def cmd_aln_tables(args) -> int:
+    try:
+        from .models.aln.transfer import main as aln_main
+    except ImportError as err:
+        raise UserError(f"the ALN model is not available in this installation ({err})") from None
+    return int(aln_main(args.args) or 0)
+
+
+# -- demo ------------------------------------------------------------------------------------
+DEMO_YAML = """\
+# brainsweep demo: Hopf oscillators on the tvb68 connectome, BOLD functional connectivity
+# fitted to the FC of a run with hidden parameters (K_gl = 0.6, a = -0.05).
+path: demo.h5
+model:
+  name: HopfModel
+  params: {{w: 0.05, sigma_ou: 0.05, signalV: 100.0}}
+connectome: {{name: tvb68, normalize: max}}
+integration: {{duration: {duration}, dt: 0.1, sampling_dt: 10.0, bold: true, tr: 500.0, seed: 2024}}
+space:
+  grid:
+    K_gl: {K_gl}
+    a: {a}
+strategy: grid
+objectives:
+  - fc:
+      target: {{synthetic: {{K_gl: 0.6, a: -0.05}}, seed: 999}}
+      transient_ms: {transient}
+      keep: true
+"""
+DEMO_SIZES = {False: dict(duration=40000.0, transient=10000.0, K_gl=[0.0, 0.3, 0.6, 0.9],
+                          a=[-0.2, -0.1, -0.05, 0.0]),
+              True: dict(duration=20000.0, transient=10000.0, K_gl=[0.0, 0.6], a=[-0.05, 0.0])}
+
+
+def run_demo(outdir=".", fast=False, jobs=1, progress=True) -> dict:
+    """The ``brainsweep demo`` study; returns {"h5", "yaml", "plots", "best"} (paths, best row)."""
+    from .explorer.plots_models import plot_fc_matrices
+    from .studyfile import load_study
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    yaml_path = outdir / "demo.yaml"
+    if _root():
+        yaml_path.write_text(DEMO_YAML.format(**DEMO_SIZES[bool(fast)]))
+    _barrier()
+    _say(f"brainsweep demo{' (fast)' if fast else ''}: 16 Hopf runs on tvb68 -> {outdir / 'demo.h5'}"
+         if not fast else f"brainsweep demo (fast): 4 Hopf runs on tvb68 -> {outdir / 'demo.h5'}")
+    study = load_study(yaml_path, overwrite=True)
+    res = study.run(n_jobs=jobs, progress=progress and _root())
+    out = {"h5": study.path, "yaml": str(yaml_path), "plots": []}
+    if not _root():
+        return out
+    best = res.best(1, key="fc_fit", minimize=False)
+    idx = int(best.index[0])
+    heat = outdir / "demo_fc_fit.png"
+    res.plot_grid("K_gl", "a", "fc_fit").savefig(heat, dpi=90)
+    fc_best = res.run(idx)["fc"]
+    fc_target = study.evaluator.objective.fc_emp[0]
+    pair = outdir / "demo_fc_best.png"
+    plot_fc_matrices(fc_best, fc_target, titles=(
+        f"best run {idx}: K_gl={best['K_gl'].iloc[0]}, a={best['a'].iloc[0]}", "target (K_gl=0.6, a=-0.05)"),
+    ).savefig(pair, dpi=80)
+    out["plots"] = [str(heat), str(pair)]
+    out["best"] = best
+    _print_summary(res)
+    print(f"wrote {study.path}, {yaml_path} (rerun: brainsweep run {yaml_path.name}), {heat}, {pair}")
+    return out
+
+
+def _barrier() -> None:
+    from .explorer.executors import _mpi_world_size
+    if _mpi_world_size() > 1:
+        from .mpi import world
+        world().Barrier()
+
+
+def cmd_demo(args) -> int:
+    run_demo(outdir=args.outdir, fast=args.fast or os.environ.get("BRAINSWEEP_FAST") == "1",
+             jobs=args.jobs, progress=not args.quiet)
+    return 0
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+def _existing(path) -> str:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return str(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(
+        prog="brainsweep", description="Simulate whole-brain neural mass models, sweep and fit their parameters; "
+        "every run kept in a pypet/HDF5 study file.",
+        epilog="Under `mpiexec -n N brainsweep run ...` the runs are spread over the MPI ranks automatically.")
+    p.add_argument("--version", action="version", version=f"brainsweep {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+
+    s = sub.add_parser("demo", help="whole-brain Hopf FC exploration on the default connectome",
+                       description="Grid over global coupling K_gl and bifurcation parameter a of Hopf oscillators "
+                       "on the tvb68 connectome (BOLD), each run fitted to the FC of a run with hidden parameters. "
+                       "Writes demo.h5, demo.yaml and PNG plots. BRAINSWEEP_FAST=1 (or --fast) makes it tiny.")
+    s.add_argument("--outdir", default=".", help="where to write demo.h5 and the plots (default: .)")
+    s.add_argument("--fast", action="store_true", help="tiny sizes (as BRAINSWEEP_FAST=1)")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="local worker processes (ignored under mpiexec)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("run", help="run (or resume) a study file: study.yaml or study.py",
+                       description="Validate and run a YAML study file (every mistake is reported with its line), "
+                       "or execute a Python study script. An existing study file is resumed.")
+    s.add_argument("study", help="study.yaml / study.yml, or a study.py script "
+                   "(arguments after -- are passed to the script)")
+    s.add_argument("-o", "--output", help="study file to write (overrides the YAML's path)")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="local worker processes (ignored under mpiexec)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing file holding a different study")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("info", help="what a study file holds", description="Model, space, strategy, "
+                       "runs ok/failed, best runs and provenance of a study file.")
+    s.add_argument("file")
+    s.add_argument("-n", "--best", type=int, default=5, help="how many best runs to list (default 5)")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("plot", help="plot a stored study to a PNG/PDF/SVG",
+                       description="grid: heatmap of --z over --x and --y (other parameters --fixed name=value or "
+                       "averaged); sweep: --z over --x; fitness: objective over generations; population: --x vs --y "
+                       "of one generation; convergence: best objective so far.")
+    s.add_argument("file")
+    s.add_argument("--kind", choices=("grid", "sweep", "fitness", "population", "convergence"), default="grid")
+    s.add_argument("--x", help="parameter on the x axis")
+    s.add_argument("--y", help="parameter on the y axis (grid, population)")
+    s.add_argument("--z", help="score to plot (grid, sweep; the objective for fitness/convergence)")
+    s.add_argument("--fixed", nargs="*", metavar="NAME=VALUE", help="hold other explored parameters at these values")
+    s.add_argument("--agg", default="mean", choices=("mean", "min", "max", "median"),
+                   help="how to aggregate over parameters that are neither plotted nor fixed")
+    s.add_argument("--generation", type=int, default=-1, help="population: which generation (default last)")
+    s.add_argument("-o", "--output", help="image file (default <file>_<kind>.png)")
+    s.add_argument("--dpi", type=int, default=100)
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("reproduce", help="re-run a stored run and check it bit for bit",
+                       description="Re-simulate run N with its stored parameters and seed, compare every stored "
+                       "score and array. Exit 0 if bit-identical, 1 (and the differences) if not.")
+    s.add_argument("file")
+    s.add_argument("--run", type=int, required=True, metavar="N", help="run index")
+    s.set_defaults(func=cmd_reproduce)
+
+    s = sub.add_parser("archive", help="zip a study with its study file, environment and a README",
+                       description="Write a zip holding the study file, the YAML (and target files) it was made "
+                       "from, `pip freeze`, the recorded environment and a README on how to rerun it.")
+    s.add_argument("file")
+    s.add_argument("-o", "--output", help="zip file (default <file>.zip)")
+    s.set_defaults(func=cmd_archive)
+
+    s = sub.add_parser("aln-tables", help="compute (or find) the cached ALN transfer-function tables",
+                       description="Compute the EIF transfer-function tables of the ALN model for given neuron "
+                       "parameters (or find them in the cache); `brainsweep aln-tables --help` lists the options.",
+                       add_help=False)
+    s.set_defaults(func=cmd_aln_tables)
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``brainsweep`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    extra = []
+    if argv[:1] == ["aln-tables"]:  # its options belong to brainsweep.models.aln.transfer.main
+        argv, extra = argv[:1], argv[1:]
+    elif "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    args = parser.parse_args(argv)
+    args.args = extra
+    from .explorer import StudyFileError
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, KeyError, StudyFileError, FileNotFoundError, IsADirectoryError,
+            PermissionError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        if args.command in ("run", "demo"):
+            msg = msg.replace("overwrite=True", "--overwrite")
+        print(f"brainsweep {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:
+        if "failed on rank 0" in str(err) and not _root():
+            return 1  # an MPI worker rank: rank 0 has reported the error already
+        raise
+    except KeyboardInterrupt:
+        print(f"brainsweep {args.command}: interrupted (a study resumes when run again)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,797 @@
+"""Study files: a whole study described in YAML, validated with line numbers.
+
+```yaml
+path: hopf_fc.h5                  # study file (relative to this YAML's folder); default <stem>.h5
+model:
+  name: HopfModel                 # a class of brainsweep.models (or its short name: hopf, aln, wc, ...)
+  params: {a: -0.02, sigma_ou: 0.02}
+connectome: {name: tvb68, normalize: max}     # TVB name or a path; omit for a single node
+integration: {duration: 60000, dt: 0.1, sampling_dt: 10, bold: true, tr: 500, seed: 42}
+outputs: [BOLD]                   # model outputs stored for every run
+space:
+  grid: {K_gl: [0.0, 0.3, 0.6, 0.9]}
+  bounds: {sigma_ou: [0.001, 0.1, log]}       # for evolution / bayes
+  fixed: {signalV: 10.0}
+strategy: grid                    # or {evolution: {pop_init: 20, pop: 10, generations: 5}} or {bayes: {n_calls: 30}}
+objectives:
+  - fc: {target: fc_emp.csv}                  # or {target: {synthetic: {K_gl: 0.6}, seed: 7}}
+```
+
+Objectives: ``fc`` (score ``fc_fit``), ``fcd`` (``fcd_ks``), ``peak_frequency``
+(``peak_frequency_error``), ``spectrum`` (``spectral_loss``), ``dipole`` (``dipole_rmse``).
+A target is a file (FC: a matrix; FCD: a matrix or values; spectrum: two columns f (Hz), S;
+dipole: hnn's text format) or ``{synthetic: {param: value, ...}, seed: N}``: a run of the same
+model with those hidden parameters, from which the target is computed the same way.
+Instead of ``model``, ``function: module:callable`` studies a plain Python function.
+
+:func:`load_study` validates everything first and raises one :class:`StudySpecError`
+listing every problem with its line number.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+__all__ = ["load_study", "StudySpecError", "parse_study", "OBJECTIVES", "STRATEGIES"]
+
+TOP_KEYS = ("path", "name", "model", "function", "connectome", "integration", "outputs", "space",
+            "strategy", "objectives", "seed", "timeout")
+INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "integrator", "seed",
+                    "stimulus", "chunk_ms")
+CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
+SPACE_KEYS = ("grid", "bounds", "fixed")
+STRATEGIES = ("grid", "evolution", "bayes")
+#: objective kind -> (its main score, weight sign (+1 maximise, -1 minimise), allowed options)
+OBJECTIVES = {
+    "fc": ("fc_fit", 1.0, ("target", "key", "transient_ms", "detrend", "band", "keep", "prefix")),
+    "fcd": ("fcd_ks", -1.0, ("target", "key", "window", "step", "transient_ms", "keep", "prefix")),
+    "peak_frequency": ("peak_frequency_error", -1.0, ("f_hz", "band", "key", "transient_ms", "nperseg", "prefix")),
+    "spectrum": ("spectral_loss", -1.0, ("target", "key", "band", "transient_ms", "nperseg", "keep", "prefix")),
+    "dipole": ("dipole_rmse", -1.0, ("target", "scale", "y1", "y2", "nodes", "smooth_window", "tstart", "tstop",
+                                     "keep", "prefix", "key")),
+}
+_MODEL_ALIASES = {"hopf": "HopfModel", "fhn": "FitzHughNagumoModel", "kuramoto": "KuramotoModel",
+                  "wc": "WilsonCowanModel", "wongwang": "WongWangModel", "ww": "WongWangModel",
+                  "jansenrit": "JansenRitModel", "jr": "JansenRitModel", "thalamic": "ThalamicMassModel",
+                  "aln": "ALNModel"}
+
+
+class StudySpecError(ValueError):
+    """A study file with mistakes; ``problems`` lists them as ``"line N: ..."`` strings."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source, self.problems = source, list(problems)
+        n = len(self.problems)
+        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''}:\n  " + "\n  ".join(self.problems))
+
+
+# -- YAML nodes with line numbers ---------------------------------------------------------
+class _Problems:
+    def __init__(self):
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, node, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 0
+        self.items.append((line, message))
+
+    def sorted(self) -> list[str]:
+        return [f"line {ln}: {msg}" if ln else msg for ln, msg in sorted(self.items, key=lambda x: x[0])]
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, plus YAML 1.2 floats such as ``1e9`` and ``2.5E-3`` (YAML 1.1 reads them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def _value(node):
+    """Python value of a YAML node (safe constructors)."""
+    return _Loader("").construct_document(node)
+
+
+def _mapping(node, where: str, problems: _Problems, allowed=None) -> dict:
+    """``{key: (key_node, value_node)}`` of a mapping node; unknown keys reported with a did-you-mean."""
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, f"{where}: expected a mapping (key: value lines), got {_kind(node)}")
+        return {}
+    out = {}
+    for knode, vnode in node.value:
+        key = _value(knode)
+        if not isinstance(key, str):
+            problems.add(knode, f"{where}: key {key!r} is not a name")
+            continue
+        if key in out:
+            problems.add(knode, f"{where}: {key!r} given twice")
+        if allowed is not None and key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (expected: {', '.join(allowed)})"
+            problems.add(knode, f"{where}: unknown key {key!r}{hint}")
+            continue
+        out[key] = (knode, vnode)
+    return out
+
+
+def _kind(node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    v = _value(node)
+    return "nothing" if v is None else f"{type(v).__name__} {v!r}"
+
+
+def _number(node, where, problems, positive=False, integer=False, allow_none=False):
+    v = _value(node) if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) else node
+    if v is None and allow_none:
+        return None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    if ok and integer and not isinstance(v, int):
+        ok = False
+    if ok and positive and v <= 0:
+        problems.add(node, f"{where}: expected a positive number, got {v!r}")
+        return None
+    if not ok:
+        what = "an integer" if integer else "a number"
+        problems.add(node, f"{where}: expected {what}, got {_kind(node)}")
+        return None
+    return v
+
+
+# -- parsing ------------------------------------------------------------------------------
+def parse_study(text: str, source: str = "<study>", base_dir: str | os.PathLike = ".") -> dict:
+    """Validate a YAML study text; return a plan (plain dict) or raise :class:`StudySpecError`.
+
+    The plan holds constructed objects where construction is cheap (model, space, strategy)
+    and the objective specs to build (targets may need a simulation).
+    """
+    problems = _Problems()
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark, ctx = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        where = f"; {err.context} on line {ctx.line + 1}" if ctx is not None and getattr(err, "context", None) else ""
+        raise StudySpecError(source, [f"{line}not valid YAML ({getattr(err, 'problem', None) or err}{where})"]) \
+            from None
+    if root is None:
+        raise StudySpecError(source, ["the file is empty"])
+    base_dir = Path(base_dir)
+    top = _mapping(root, "study", problems, TOP_KEYS)
+    plan = {"source": source, "base_dir": str(base_dir), "files": {}}
+
+    # path / name / seed / timeout
+    stem = Path(source).stem if source != "<study>" else "study"
+    plan["path"] = str(base_dir / f"{stem}.h5")
+    if "path" in top:
+        v = _value(top["path"][1])
+        if not isinstance(v, str) or not v.endswith((".h5", ".hdf5")):
+            problems.add(top["path"][1], f"path: expected a file name ending in .h5, got {_kind(top['path'][1])}")
+        else:
+            plan["path"] = str(base_dir / v)
+    plan["name"] = _value(top["name"][1]) if "name" in top else None
+    plan["timeout"] = _number(top["timeout"][1], "timeout", problems, positive=True) if "timeout" in top else None
+
+    # model or function
+    model = None
+    if "model" in top and "function" in top:
+        problems.add(top["function"][0], "give either model or function, not both")
+    elif "model" not in top and "function" not in top:
+        problems.add(root, "missing model (a brainsweep model) or function (module:callable)")
+    if "model" in top:
+        model = _parse_model(top, base_dir, plan["files"], problems)
+    elif "function" in top:
+        plan["function"] = _parse_function(top["function"][1], problems)
+        for key in ("connectome", "integration", "outputs", "objectives"):
+            if key in top:
+                problems.add(top[key][0], f"{key}: only for studies of a model; a function computes its own scores")
+    plan["model"] = model
+
+    # integration
+    run_kwargs, seed = _parse_integration(top, model, problems)
+    plan["run_kwargs"], plan["seed"] = run_kwargs, seed
+    if "seed" in top:
+        s = _number(top["seed"][1], "seed", problems, integer=True)
+        if s is not None and seed is not None:
+            problems.add(top["seed"][0], "seed given twice (top level and integration.seed)")
+        plan["seed"] = s if s is not None else seed
+
+    # outputs
+    keep = []
+    if "outputs" in top:
+        node = top["outputs"][1]
+        v = _value(node)
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            problems.add(node, f"outputs: expected a list of output names, got {_kind(node)}")
+        else:
+            keep = v
+            if model is not None:
+                known = _output_names(model, run_kwargs)
+                for name in v:
+                    if name not in known:
+                        close = difflib.get_close_matches(name, known, n=1)
+                        hint = f"; did you mean {close[0]!r}?" if close else ""
+                        extra = " (BOLD needs integration: bold: true)" if name.startswith("BOLD") else ""
+                        problems.add(node, f"outputs: the model has no output {name!r}{hint}{extra} "
+                                           f"(outputs: {', '.join(known)})")
+    plan["keep"] = keep
+
+    # space
+    space = _parse_space(top, model, plan.get("function"), problems)
+    plan["space"] = space
+
+    # objectives
+    objectives = _parse_objectives(top, model, run_kwargs, base_dir, plan["files"], problems)
+    plan["objectives"] = objectives
+
+    # strategy
+    plan["strategy"] = _parse_strategy(top, space, objectives, problems)
+
+    if problems.items:
+        raise StudySpecError(source, problems.sorted())
+    return plan
+
+
+def _model_class(name: str):
+    from . import models
+    name = _MODEL_ALIASES.get(name.lower().replace("_", "").replace("-", ""), name)
+    if name == "ALNModel":
+        from .models.aln import ALNModel
+        return ALNModel
+    cls = getattr(models, name, None)
+    if isinstance(cls, type) and issubclass(cls, models.Model) and cls is not models.Model:
+        return cls
+    return None
+
+
+def _known_models() -> list[str]:
+    from . import models
+    names = [n for n in dir(models) if n.endswith("Model") and n != "Model"]
+    return sorted(set(names) | {"ALNModel"})
+
+
+def _parse_model(top, base_dir, files, problems):
+    knode, node = top["model"]
+    if not isinstance(node, yaml.MappingNode):
+        v = _value(node) if not isinstance(node, yaml.SequenceNode) else None
+        if isinstance(v, str):  # "model: HopfModel"
+            spec = {"name": (knode, node)}
+        else:
+            problems.add(node, f"model: expected a mapping with name and params, got {_kind(node)}")
+            return None
+    else:
+        spec = _mapping(node, "model", problems, ("name", "params"))
+    if "name" not in spec:
+        problems.add(node, "model: missing name (e.g. HopfModel)")
+        return None
+    name = _value(spec["name"][1])
+    Cmat = Dmat = None
+    if "connectome" in top:
+        sc = _parse_connectome(top["connectome"][1], base_dir, files, problems)
+        if sc is not None:
+            Cmat, Dmat = sc.Cmat, sc.Dmat
+    cls = _model_class(name) if isinstance(name, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(name), _known_models(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.add(spec["name"][1], f"model: unknown model {name!r}{hint} (known: {', '.join(_known_models())})")
+        return None
+    try:
+        model = cls(Cmat=Cmat, Dmat=Dmat) if Cmat is not None else cls()
+    except (ValueError, TypeError) as err:
+        problems.add(spec["name"][1], f"model: {name} cannot be built ({err})")
+        return None
+    if "params" in spec:
+        for key, (pk, pv) in _mapping(spec["params"][1], "model.params", problems).items():
+            if key not in model.param_names:
+                close = difflib.get_close_matches(key, model.param_names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(pk, f"model.params: {name} has no parameter {key!r}{hint}")
+                continue
+            try:
+                model.params[key] = _value(pv)
+            except (ValueError, TypeError) as err:
+                problems.add(pv, f"model.params.{key}: {err}")
+    return model
+
+
+def _parse_connectome(node, base_dir, files, problems):
+    from .data import load_connectome
+    if isinstance(node, yaml.ScalarNode):
+        spec = {"name": _value(node)}
+        where = node
+    else:
+        m = _mapping(node, "connectome", problems, CONNECTOME_KEYS)
+        spec = {k: _value(v) for k, (_, v) in m.items()}
+        where = m["name"][1] if "name" in m else node
+        if "name" not in m:
+            problems.add(node, "connectome: missing name (tvb68, tvb76, ... or a path)")
+            return None
+    name = spec["name"]
+    if not isinstance(name, str):
+        problems.add(where, f"connectome: expected a name or path, got {name!r}")
+        return None
+    from .data import TVB_CONNECTOMES
+    given = name
+    if name.lower() not in TVB_CONNECTOMES and not Path(name).is_absolute():
+        name = str(base_dir / name)
+    try:
+        sc = load_connectome(name, normalize=spec.get("normalize"), zero_diagonal=bool(spec.get("zero_diagonal")))
+    except (ValueError, OSError) as err:
+        problems.add(where, f"connectome: {err}")
+        return None
+    if given.lower() not in TVB_CONNECTOMES:  # a user's files: attach what was read
+        path = Path(name)
+        parts = [path / f for f in _CONNECTOME_FILES if (path / f).is_file()] if path.is_dir() else [path]
+        for part in parts:
+            _attach(files, given if part == path else f"{given.rstrip('/')}/{part.name}", part)
+    return sc
+
+
+_CONNECTOME_FILES = ("weights.txt", "tract_lengths.txt", "centres.txt", "weights.txt.bz2",
+                     "tract_lengths.txt.bz2", "centres.txt.bz2")
+
+
+def _attach(files: dict, given: str, path: Path) -> None:
+    """Attach a file the study reads under the name the YAML uses, if that name stays inside the
+    study's folder (an archive unpacks it there); other files are listed under ``files[None]``."""
+    p = Path(given)
+    if p.is_absolute() or ".." in p.parts:
+        files.setdefault(None, []).append(given)
+    else:
+        files[p.as_posix()] = path.read_bytes()
+
+
+def _parse_function(node, problems):
+    v = _value(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(v, str) or ":" not in v:
+        problems.add(node, f"function: expected 'module:callable', got {_kind(node)}")
+        return None
+    mod, _, attr = v.partition(":")
+    try:
+        fn = getattr(importlib.import_module(mod), attr)
+    except ImportError as err:
+        problems.add(node, f"function: cannot import module {mod!r} ({err})")
+        return None
+    except AttributeError:
+        problems.add(node, f"function: module {mod!r} has no {attr!r}")
+        return None
+    if not callable(fn):
+        problems.add(node, f"function: {v} is not callable")
+        return None
+    return fn
+
+
+def _parse_integration(top, model, problems):
+    if "integration" not in top:
+        return {}, None
+    node = top["integration"][1]
+    m = _mapping(node, "integration", problems, INTEGRATION_KEYS)
+    kw, seed = {}, None
+    for key, (_, vn) in m.items():
+        if key == "seed":
+            seed = _number(vn, "integration.seed", problems, integer=True)
+            if seed is not None and seed < 0:
+                problems.add(vn, f"integration.seed: expected a non-negative integer, got {seed}")
+                seed = None
+        elif key == "bold":
+            v = _value(vn)
+            if not isinstance(v, bool):
+                problems.add(vn, f"integration.bold: expected true or false, got {_kind(vn)}")
+            else:
+                kw["bold"] = v
+        elif key == "integrator":
+            v = _value(vn)
+            if v not in ("euler", "heun"):
+                problems.add(vn, f"integration.integrator: expected euler or heun, got {_kind(vn)}")
+            else:
+                kw["integrator"] = v
+        elif key == "stimulus":
+            stim = _parse_stimulus(vn, model, problems)
+            if stim is not None:
+                kw["stimulus"] = stim
+        else:
+            v = _number(vn, f"integration.{key}", problems, positive=True)
+            if v is not None:
+                kw[key] = float(v)
+    dt = kw.get("dt", getattr(model, "dt", 0.1))
+    for key in ("duration", "sampling_dt"):
+        if key in kw and kw[key] < dt:
+            problems.add(m[key][1], f"integration.{key}: {kw[key]} ms is shorter than dt = {dt} ms")
+    if "duration" in kw and "sampling_dt" in kw and kw["sampling_dt"] > kw["duration"]:
+        problems.add(m["sampling_dt"][1], "integration.sampling_dt: longer than the duration")
+    if "tr" in kw and not kw.get("bold"):
+        problems.add(m["tr"][1], "integration.tr: the BOLD sampling period needs bold: true")
+    return kw, seed
+
+
+def _parse_stimulus(node, model, problems):
+    """``{channel: {type: PulseTrain, amplitude: .., ...}}`` -> {channel: Stimulus}."""
+    from .models import stimulus as stim_mod
+    out = {}
+    channels = list(getattr(model, "input_channels", ()) or ())
+    for ch, (kn, vn) in _mapping(node, "integration.stimulus", problems).items():
+        if model is not None and ch not in channels:
+            problems.add(kn, f"integration.stimulus: the model has no input channel {ch!r} (channels: {channels})")
+            continue
+        spec = _value(vn) if isinstance(vn, yaml.MappingNode) else None
+        if not isinstance(spec, dict) or "type" not in spec:
+            problems.add(vn, "integration.stimulus: expected {type: StepStimulus|PulseTrain|Sinusoid, ...}")
+            continue
+        kind = spec.pop("type")
+        cls = getattr(stim_mod, str(kind), None)
+        if kind not in ("StepStimulus", "PulseTrain", "Sinusoid") or cls is None:
+            problems.add(vn, f"integration.stimulus.{ch}: unknown type {kind!r} (StepStimulus, PulseTrain, Sinusoid)")
+            continue
+        try:
+            out[ch] = cls(**spec)
+        except (TypeError, ValueError) as err:
+            problems.add(vn, f"integration.stimulus.{ch}: {err}")
+    return out or None
+
+
+def _output_names(model, run_kwargs) -> list[str]:
+    names = ["t"] + list(model.spec()["output_names"])
+    if run_kwargs.get("bold"):
+        names += ["BOLD", "BOLD_t"]
+    return names
+
+
+def _parse_space(top, model, function, problems):
+    from .explorer.space import ParameterSpace
+    if "space" not in top:
+        problems.add(None, "missing space (grid, bounds and/or fixed parameters)")
+        return None
+    node = top["space"][1]
+    m = _mapping(node, "space", problems, SPACE_KEYS)
+    known = model.param_names if model is not None else None
+    parts, ok = {}, True
+    for key in SPACE_KEYS:
+        if key not in m:
+            continue
+        sub = _mapping(m[key][1], f"space.{key}", problems)
+        vals = {}
+        for name, (kn, vn) in sub.items():
+            if known is not None and name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(kn, f"space.{key}: the model has no parameter {name!r}{hint}")
+                ok = False
+                continue
+            v = _value(vn)
+            try:
+                if key == "grid":
+                    v = _grid_values(v)
+                    ParameterSpace({name: v})
+                elif key == "bounds":
+                    v = tuple(v) if isinstance(v, list) and len(v) in (2, 3) and not (
+                        isinstance(v[0], str)) else v
+                    ParameterSpace(bounds={name: v})
+                if model is not None:
+                    _check_model_values(model, name, v, key)
+            except (ValueError, TypeError) as err:
+                problems.add(vn, f"space.{key}.{name}: {err}")
+                ok = False
+                continue
+            vals[name] = v
+        parts[key] = vals
+    if not parts.get("grid") and not parts.get("bounds"):
+        if ok:
+            problems.add(node, "space: needs at least one explored parameter (grid or bounds)")
+        return None
+    try:
+        return ParameterSpace(parts.get("grid"), bounds=parts.get("bounds"), fixed=parts.get("fixed"))
+    except ValueError as err:
+        problems.add(node, f"space: {err}")
+        return None
+
+
+def _grid_values(v):
+    """A list, or ``{start, stop, num}`` (numpy.linspace) / ``{start, stop, step}`` (arange)."""
+    if isinstance(v, dict):
+        extra = set(v) - {"start", "stop", "num", "step", "log"}
+        if extra or not {"start", "stop"} <= set(v) or ("num" in v) == ("step" in v):
+            raise ValueError("expected a list of values or {start, stop, num} / {start, stop, step}")
+        if "num" in v:
+            f = np.geomspace if v.get("log") else np.linspace
+            return [round(float(x), 12) for x in f(v["start"], v["stop"], int(v["num"]))]
+        return [round(float(x), 12) for x in np.arange(v["start"], v["stop"] + v["step"] / 2, v["step"])]
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of values, got {v!r}")
+    return v
+
+
+def _check_model_values(model, name, v, key):
+    """A value outside the model parameter's validity bounds is a mistake in the file."""
+    if key == "bounds" or key == "grid":
+        values = list(v[:2]) if key == "bounds" and isinstance(v, tuple) else (v if isinstance(v, list) else [])
+    else:
+        values = [v]
+    saved = model.params[name]
+    try:
+        for x in values:
+            model.params[name] = x
+    finally:
+        model.params[name] = saved
+
+
+def _parse_objectives(top, model, run_kwargs, base_dir, files, problems):
+    if "objectives" not in top or "function" in top:
+        return []
+    node = top["objectives"][1]
+    items = node.value if isinstance(node, yaml.SequenceNode) else None
+    if items is None:
+        if isinstance(node, yaml.MappingNode):
+            items = [node]
+        else:
+            problems.add(node, f"objectives: expected a list like '- fc: {{target: fc.csv}}', got {_kind(node)}")
+            return []
+    out = []
+    for item in items:
+        m = _mapping(item, "objectives", problems, tuple(OBJECTIVES))
+        if len(m) != 1:
+            if m:
+                problems.add(item, "objectives: one kind per list item (fc, fcd, peak_frequency, spectrum, dipole)")
+            continue
+        (kind, (kn, vn)), = m.items()
+        main, sign, allowed = OBJECTIVES[kind]
+        opts = _mapping(vn, f"objectives.{kind}", problems, allowed)
+        spec = {"kind": kind, "node": vn, "options": {}}
+        for key, (okn, ovn) in opts.items():
+            if key == "target":
+                spec["target"] = _parse_target(ovn, kind, base_dir, files, model, problems)
+            else:
+                spec["options"][key] = _value(ovn)
+        if kind in ("fc", "fcd", "spectrum", "dipole") and "target" not in opts:
+            problems.add(vn, f"objectives.{kind}: missing target (a file or {{synthetic: {{param: value}}}})")
+        if kind == "peak_frequency" and "f_hz" not in opts:
+            problems.add(vn, "objectives.peak_frequency: missing f_hz (target peak frequency, Hz)")
+        prefix = spec["options"].get("prefix", "")
+        spec["score"], spec["weight"] = f"{prefix}{main}", sign
+        out.append(spec)
+        if model is None:
+            continue
+        if kind in ("fc", "fcd") and model.network.n_nodes < 3:
+            problems.add(vn, f"objectives.{kind}: FC needs a network of at least 3 nodes; the model has "
+                             f"{model.network.n_nodes} (add a connectome)")
+        key = spec["options"].get("key", _default_key(kind, model, run_kwargs))
+        spec["options"]["key"] = key
+        known = _output_names(model, run_kwargs)
+        if kind != "dipole" and key not in known:
+            extra = " (needs integration: bold: true)" if key.startswith("BOLD") else ""
+            problems.add(vn, f"objectives.{kind}: the model has no output {key!r}{extra} (outputs: {', '.join(known)})")
+    names = [s["score"] for s in out]
+    for s in out:
+        if names.count(s["score"]) > 1:
+            problems.add(s["node"], f"objectives: score {s['score']!r} produced twice; give one a prefix")
+            break
+    return out
+
+
+def _default_key(kind, model, run_kwargs):
+    if kind in ("fc", "fcd"):
+        return "BOLD" if run_kwargs.get("bold") else (list(_output_names(model, run_kwargs))[1])
+    if kind == "dipole":
+        return None
+    outputs = _output_names(model, run_kwargs)
+    return "v_pyr" if "v_pyr" in outputs else outputs[1]
+
+
+def _parse_target(node, kind, base_dir, files, model, problems):
+    if isinstance(node, yaml.MappingNode):
+        m = _mapping(node, f"objectives.{kind}.target", problems, ("synthetic", "seed"))
+        if "synthetic" not in m:
+            problems.add(node, f"objectives.{kind}.target: expected a file name or {{synthetic: {{param: value}}, seed: N}}")
+            return None
+        hidden = {}
+        for name, (kn, vn) in _mapping(m["synthetic"][1], f"objectives.{kind}.target.synthetic", problems).items():
+            if model is not None and name not in model.param_names:
+                close = difflib.get_close_matches(name, model.param_names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(kn, f"objectives.{kind}.target.synthetic: the model has no parameter {name!r}{hint}")
+                continue
+            hidden[name] = _value(vn)
+        seed = _number(m["seed"][1], "target seed", problems, integer=True) if "seed" in m else 0
+        return {"synthetic": hidden, "seed": seed}
+    v = _value(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(v, str):
+        problems.add(node, f"objectives.{kind}.target: expected a file name or a synthetic target, got {_kind(node)}")
+        return None
+    path = Path(v) if Path(v).is_absolute() else base_dir / v
+    if not path.is_file():
+        problems.add(node, f"objectives.{kind}.target: no such file {str(path)!r}")
+        return None
+    try:
+        data = _read_target(path, kind)
+    except (ValueError, OSError) as err:
+        problems.add(node, f"objectives.{kind}.target: {err}")
+        return None
+    _attach(files, v, path)
+    return {"data": data, "file": str(path)}
+
+
+def _read_target(path: Path, kind: str):
+    from .data import read_dipole, read_matrix
+    if kind == "fc":
+        return read_matrix(path)
+    if kind == "fcd":
+        return read_matrix(path, square=False)
+    if kind == "spectrum":
+        m = read_matrix(path, square=False)
+        if m.ndim != 2 or m.shape[1] != 2:
+            raise ValueError(f"{path.name}: expected two columns (frequency Hz, power), got shape {m.shape}")
+        return m[:, 0], m[:, 1]
+    d = read_dipole(path)
+    return d.t, d.agg
+
+
+# -- building -----------------------------------------------------------------------------
+def _synthetic_output(model, hidden: dict, seed: int, run_kwargs: dict):
+    return model.run_batch([hidden], seeds=[int(seed)], **run_kwargs)[0]
+
+
+def _after(out, key, transient_ms):
+    t = out[f"{key}_t"] if f"{key}_t" in out else out["t"]
+    return np.asarray(out[key])[:, np.asarray(t) >= transient_ms]
+
+
+def build_objectives(plan: dict):
+    """The objective callable for the plan's objectives (targets from files or synthetic runs)."""
+    from . import evaluation as ev
+    from .models import DivergenceError
+    model, run_kwargs = plan["model"], plan["run_kwargs"]
+    built, problems = [], _Problems()
+    for spec in plan["objectives"]:
+        try:
+            built.append(_build_one(spec, model, run_kwargs))
+        except (ValueError, TypeError, KeyError, DivergenceError) as err:
+            problems.add(spec["node"], f"objectives.{spec['kind']}: {err}")
+    if problems.items:
+        raise StudySpecError(plan["source"], problems.sorted())
+    if not built:
+        return None
+    return built[0] if len(built) == 1 else ev.combine(*built)
+
+
+def _build_one(spec, model, run_kwargs):
+    """One objective adapter from its spec (simulating the synthetic target if there is one)."""
+    from . import evaluation as ev
+    kind, opts, target = spec["kind"], dict(spec["options"]), spec.get("target")
+    synthetic = None
+    if target is not None and "synthetic" in target:
+        synthetic = _synthetic_output(model, target["synthetic"], target["seed"], run_kwargs)
+    key = opts.pop("key", None)
+    if kind == "fc":
+        tr_ms = opts.get("transient_ms", 10_000.0)
+        fc_emp = ev.fc(_after(synthetic, key, tr_ms)) if synthetic is not None else target["data"]
+        return ev.fit_fc(fc_emp, key=key, **opts)
+    elif kind == "fcd":
+        tr_ms = opts.get("transient_ms", 10_000.0)
+        fcd_emp = ev.fcd(_after(synthetic, key, tr_ms), window=opts.get("window", 30), step=opts.get("step", 5)) \
+            if synthetic is not None else target["data"]
+        return ev.fit_fcd(fcd_emp, key=key, **opts)
+    elif kind == "spectrum":
+        if synthetic is not None:
+            tr_ms = opts.get("transient_ms", 0.0)
+            t = np.asarray(synthetic["t"])
+            f, S = ev.welch_psd(_after(synthetic, key, tr_ms), 1000.0 / (t[1] - t[0]), nperseg=opts.get("nperseg"))
+            f_t, S_t = f, S.mean(axis=0)
+        else:
+            f_t, S_t = target["data"]
+        return ev.fit_spectrum(S_t, f_t, key=key, **opts)
+    elif kind == "peak_frequency":
+        f_hz = opts.pop("f_hz")
+        return ev.target_peak_frequency(f_hz, opts.pop("band", (1.0, 100.0)), key=key, **opts)
+    elif kind == "dipole":
+        dip = ev.JansenRitDipole(scale=opts.pop("scale", 1.0), y1=opts.pop("y1", "y1"), y2=opts.pop("y2", "y2")) \
+            if key is None else key
+        if synthetic is not None:
+            t_t = np.asarray(synthetic["t"])
+            d_t = np.asarray(dip(synthetic) if callable(dip) else synthetic[dip])
+            d_t = d_t.sum(axis=0) if d_t.ndim == 2 else d_t
+        else:
+            t_t, d_t = target["data"]
+        return ev.fit_dipole(t_t, d_t, dipole=dip, **opts)
+    raise ValueError(f"unknown objective kind {kind!r}")
+
+
+def _parse_strategy(top, space, objectives, problems):
+    from .explorer import GridSearch
+    node = top["strategy"][1] if "strategy" in top else None
+    if node is None:
+        kind, opts, onode = "grid", {}, None
+    elif isinstance(node, yaml.ScalarNode):
+        kind, opts, onode = _value(node), {}, node
+    else:
+        m = _mapping(node, "strategy", problems, STRATEGIES)
+        if len(m) != 1:
+            if m:
+                problems.add(node, "strategy: give exactly one of grid, evolution, bayes")
+            return None
+        (kind, (_, onode)), = m.items()
+        opts = _value(onode) or {}
+        if not isinstance(opts, dict):
+            problems.add(onode, f"strategy.{kind}: expected a mapping of options, got {_kind(onode)}")
+            return None
+    if kind not in STRATEGIES:
+        close = difflib.get_close_matches(str(kind), STRATEGIES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.add(node, f"strategy: unknown strategy {kind!r}{hint} (expected grid, evolution or bayes)")
+        return None
+    where = onode if onode is not None else (top["space"][1] if "space" in top else None)
+    try:
+        if kind == "grid":
+            strategy = GridSearch(**opts)
+        else:
+            from . import explorer
+            cls_name = "Evolution" if kind == "evolution" else "BayesOpt"
+            cls = getattr(explorer, cls_name, None)
+            if cls is None:
+                problems.add(where, f"strategy: {cls_name} is not available in this installation")
+                return None
+            params = inspect.signature(cls).parameters
+            if "objectives" in params and "objectives" not in opts and objectives:
+                opts["objectives"] = [o["score"] for o in objectives]
+            if kind == "evolution" and "weights" in params and "weights" not in opts and objectives:
+                opts["weights"] = tuple(o["weight"] for o in objectives)
+            if kind == "bayes" and objectives:
+                if "objective" in params and "objective" not in opts:
+                    opts["objective"] = objectives[0]["score"]
+                chosen = [o for o in objectives if o["score"] == opts.get("objective")]
+                if "minimize" in params and "minimize" not in opts and chosen:
+                    opts["minimize"] = chosen[0]["weight"] < 0
+            if "weights" in opts and isinstance(opts["weights"], list):
+                opts["weights"] = tuple(opts["weights"])
+            strategy = cls(**opts)
+    except TypeError as err:
+        problems.add(where, f"strategy.{kind}: {err}")
+        return None
+    except ValueError as err:
+        problems.add(where, f"strategy.{kind}: {err}")
+        return None
+    if space is not None:
+        try:
+            strategy.check(space)
+        except ValueError as err:
+            problems.add(where, f"strategy {kind}: {err}")
+    return strategy
+
+
+def load_study(path, *, overwrite: bool = False, study_path: str | None = None):
+    """Read, validate and build the :class:`~brainsweep.explorer.Study` of a YAML study file.
+
+    The YAML text (and any target files it names) are attached to the study file, so
+    ``brainsweep archive`` can pack them and the study can be rerun from the archive.
+    ``study_path`` overrides the file's ``path``.
+    """
+    from .explorer import Study
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such study file: {path}")
+    text = path.read_text()
+    plan = parse_study(text, str(path), base_dir=path.parent)
+    files = dict(plan["files"])
+    outside = files.pop(None, [])
+    attachments = {path.name: text, **files}
+    if outside:  # recorded so that `brainsweep archive` can say what it could not pack
+        attachments["NOT_ATTACHED.txt"] = "files outside the study folder, not packed:\n" + "\n".join(outside) + "\n"
+    target = study_path or plan["path"]
+    common = dict(path=target, seed=plan["seed"], overwrite=overwrite, timeout=plan["timeout"],
+                  name=plan["name"], attachments=attachments)
+    if plan["model"] is None:
+        return Study(plan["function"], plan["space"], plan["strategy"], **common)
+    objective = build_objectives(plan)
+    return Study(plan["model"], plan["space"], plan["strategy"], objective=objective,
+                 run_kwargs=plan["run_kwargs"], keep=plan["keep"] or None, **common)

@@ -1,0 +1,208 @@
+"""The brainsweep command: run/info/plot/reproduce/archive on a small YAML study, exit codes,
+one-line errors, and the demo."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tables
+
+from brainsweep.cli import main
+from brainsweep.explorer import load
+
+BIN = Path(sys.executable).parent
+STUDY = """\
+path: cli.h5
+model:
+  name: hopf
+  params: {a: -0.05, w: 0.05, sigma_ou: 0.05, signalV: 100.0}
+connectome: {name: sc}
+integration: {duration: 1000, sampling_dt: 5, seed: 5}
+outputs: [x]
+space:
+  grid:
+    K_gl: [0.0, 0.5, 1.0]
+    sigma_ou: [0.02, 0.05]
+objectives:
+  - fc: {target: {synthetic: {K_gl: 0.5}, seed: 3}, key: x, transient_ms: 200}
+"""
+
+
+@pytest.fixture
+def study_dir(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    (tmp_path / "sc").mkdir()
+    w = rng.uniform(0.1, 1.0, (5, 5))
+    np.savetxt(tmp_path / "sc" / "weights.txt", (w + w.T) / 2)
+    np.savetxt(tmp_path / "sc" / "tract_lengths.txt", np.full((5, 5), 40.0))
+    (tmp_path / "study.yaml").write_text(STUDY)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _cli(*args, cwd):
+    return subprocess.run([str(BIN / "brainsweep"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_run_info_plot_reproduce_archive(study_dir, capsys):
+    assert main(["run", "study.yaml", "-q"]) == 0
+    res = load(study_dir / "cli.h5")
+    assert len(res.df) == 6 and (res.df["status"] == "ok").all()
+    best = res.df["fc_fit"].idxmax()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    first_row = lines[lines.index("best runs by fc_fit:") + 3]  # after the column and index headers
+    assert first_row.split()[0] == str(best)
+
+    assert main(["info", "cli.h5"]) == 0
+    info = capsys.readouterr().out
+    assert "6 ok" in info and "K_gl: 3 values [0.0, 0.5, 1.0]" in info and "attached:  sc/tract_lengths.txt, sc/weights.txt, study.yaml" in info
+
+    assert main(["plot", "cli.h5", "--x", "K_gl", "--y", "sigma_ou", "--z", "fc_fit", "-o", "g.png"]) == 0
+    assert main(["plot", "cli.h5", "--kind", "sweep", "--x", "K_gl", "--z", "fc_fit", "--fixed", "sigma_ou=0.05",
+                 "-o", "s.png"]) == 0
+    for name in ("g.png", "s.png"):
+        assert (study_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert main(["reproduce", "cli.h5", "--run", "3"]) == 0
+    assert "reproduced bit for bit" in capsys.readouterr().out
+    with tables.open_file(study_dir / "cli.h5", "a") as f:  # change one stored sample by 1 ulp
+        node = f.get_node(f"/cli/results/runs/run_00000003/x/x")
+        node[0, 7] = np.nextafter(node[0, 7], np.inf)
+    assert main(["reproduce", "cli.h5", "--run", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "DOES NOT MATCH" in err and "x: differs" in err
+
+    assert main(["archive", "cli.h5", "-o", "cli.zip"]) == 0
+    with zipfile.ZipFile(study_dir / "cli.zip") as z:
+        assert set(z.namelist()) == {"cli.h5", "study.yaml", "sc/weights.txt", "sc/tract_lengths.txt",
+                                     "requirements.txt", "environment.txt", "README.txt"}
+        assert z.read("study.yaml").decode() == STUDY
+        assert "numpy==" in z.read("requirements.txt").decode()
+        assert "brainsweep run study.yaml --output rerun.h5" in z.read("README.txt").decode()
+
+
+def test_archive_reruns_to_the_same_scores(study_dir):
+    """Unpacked elsewhere, the archived YAML reruns to bit-identical scores (the connectome folder
+    named in the study file is packed too)."""
+    assert main(["run", "study.yaml", "-q"]) == 0
+    assert main(["archive", "cli.h5", "-o", "cli.zip"]) == 0
+    fresh = study_dir / "fresh"
+    with zipfile.ZipFile(study_dir / "cli.zip") as z:
+        z.extractall(fresh)
+    assert sorted(os.listdir(fresh / "sc")) == ["tract_lengths.txt", "weights.txt"]
+    proc = _cli("run", "study.yaml", "--output", "rerun.h5", "-q", cwd=fresh)
+    assert proc.returncode == 0, proc.stderr
+    a, b = load(fresh / "cli.h5").df, load(fresh / "rerun.h5").df
+    assert list(a["fc_fit"]) == list(b["fc_fit"]) and list(a["seed"]) == list(b["seed"])
+
+
+def test_user_mistakes_are_one_line_without_traceback(study_dir, capsys):
+    cases = [
+        (("info", "missing.h5"), "no such file: missing.h5"),
+        (("reproduce", "missing.h5", "--run", "1"), "no such file: missing.h5"),
+        (("run", "nope.yaml"), "no such study file: nope.yaml"),
+        (("run", "sc/weights.txt"), "expected a .yaml/.yml study file or a .py script"),
+    ]
+    for args, message in cases:
+        assert main(list(args)) == 1
+        err = capsys.readouterr().err
+        assert err == f"brainsweep {args[0]}: error: {err.split('error: ', 1)[1]}" and message in err
+        assert err.count("\n") == 1, err
+    (study_dir / "bad.yaml").write_text(STUDY.replace("K_gl: [0.0", "K_gll: [0.0").replace("hopf", "hopff"))
+    proc = _cli("run", "bad.yaml", cwd=study_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "line 3: model: unknown model 'hopff'" in proc.stderr and "bad.yaml: " in proc.stderr
+
+
+def test_usage_errors_exit_2_and_every_command_has_help(study_dir, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "x.h5"])  # --run missing
+    assert e.value.code == 2
+    for command in ("demo", "run", "info", "plot", "reproduce", "archive"):
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        assert e.value.code == 0
+        assert f"usage: brainsweep {command}" in capsys.readouterr().out
+    proc = _cli("aln-tables", "--help", cwd=study_dir)
+    assert proc.returncode == 0 and "brainsweep aln-tables" in proc.stdout and "--cache-dir" in proc.stdout
+
+
+def test_plot_needs_its_axes(study_dir, capsys):
+    assert main(["run", "study.yaml", "-q"]) == 0
+    assert main(["plot", "cli.h5", "--x", "K_gl", "--z", "fc_fit"]) == 1
+    assert "plot --kind grid needs --y" in capsys.readouterr().err
+    assert main(["plot", "cli.h5", "--x", "K_gl", "--y", "sigma_ou", "--z", "fc_fit", "--fixed", "a=1"]) == 1
+    assert "--fixed a: not an explored parameter" in capsys.readouterr().err
+
+
+def test_run_py_script_with_arguments(study_dir):
+    (study_dir / "script.py").write_text("import sys\nopen('args.txt', 'w').write(' '.join(sys.argv[1:]))\n")
+    proc = _cli("run", "script.py", "--", "--n", "3", cwd=study_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert (study_dir / "args.txt").read_text() == "--n 3"
+
+
+def test_demo_fast_finds_the_hidden_parameters(tmp_path):
+    """The fast demo (4 runs) ranks the hidden (K_gl, a) = (0.6, -0.05) first."""
+    proc = subprocess.run([str(BIN / "brainsweep"), "demo", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "BRAINSWEEP_FAST": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = load(tmp_path / "demo.h5")
+    assert len(res.df) == 4 and (res.df["status"] == "ok").all()
+    best = res.df.loc[res.df["fc_fit"].idxmax()]
+    assert (best["K_gl"], best["a"]) == (0.6, -0.05)
+    for name in ("demo_fc_fit.png", "demo_fc_best.png", "demo.yaml"):
+        assert (tmp_path / name).stat().st_size > 500
+    assert "rerun: brainsweep run demo.yaml" in proc.stdout
+
+
+def test_run_under_mpiexec_matches_serial(study_dir):
+    """`mpiexec -n 2 brainsweep run` spreads the runs to rank 1, prints once, and stores the same
+    scores as a serial run."""
+    assert main(["run", "study.yaml", "-q"]) == 0
+    proc = subprocess.run([str(BIN / "mpiexec"), "-n", "2", str(BIN / "brainsweep"), "run", "study.yaml",
+                           "--output", "mpi.h5", "-q"], cwd=study_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("study study.yaml -> mpi.h5") == 1
+    serial, mpi = load(study_dir / "cli.h5").df, load(study_dir / "mpi.h5").df
+    assert list(serial["fc_fit"]) == list(mpi["fc_fit"])
+    assert set(mpi["worker"]).isdisjoint(set(serial["worker"]))
+    # a different study at that path: one error line from rank 0, none from the worker rank
+    (study_dir / "other.yaml").write_text(STUDY.replace("[0.02, 0.05]", "[0.03, 0.05]"))
+    proc = subprocess.run([str(BIN / "mpiexec"), "-n", "2", str(BIN / "brainsweep"), "run", "other.yaml",
+                           "--output", "mpi.h5", "-q"], cwd=study_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("error:") == 1 and "holds a different study" in proc.stderr and "--overwrite" in proc.stderr
+
+
+def test_function_study_with_evolution_and_bayes_plots(study_dir, monkeypatch, capsys):
+    """`function: module:callable` studies; the optimiser plots are reachable from the CLI."""
+    (study_dir / "circle_mod.py").write_text(
+        "def circle(params):\n    return {'fitness': abs(params['x'] ** 2 + params['y'] ** 2 - 1)}\n")
+    monkeypatch.syspath_prepend(str(study_dir))
+    evo = ("function: circle_mod:circle\nseed: 4\nspace: {bounds: {x: [-2.0, 2.0], y: [-2.0, 2.0]}}\n"
+           "strategy: {evolution: {pop_init: 30, pop: 15, generations: 4}}\n")
+    (study_dir / "evo.yaml").write_text(evo)
+    (study_dir / "bo.yaml").write_text(evo.replace("{evolution: {pop_init: 30, pop: 15, generations: 4}}",
+                                                   "{bayes: {n_calls: 8, n_initial: 4, batch: 2}}"))
+    assert main(["run", "evo.yaml", "-q"]) == 0 and main(["run", "bo.yaml", "-q"]) == 0
+    df = load(study_dir / "evo.h5").df
+    assert sorted(df["generation"].unique()) == [0, 1, 2, 3]
+    np.testing.assert_allclose(df["fitness"], np.abs(df["x"] ** 2 + df["y"] ** 2 - 1), rtol=1e-12)
+    assert len(load(study_dir / "bo.h5").df) == 8
+    for args in (["evo.h5", "--kind", "fitness"], ["evo.h5", "--kind", "population", "--x", "x", "--y", "y"],
+                 ["bo.h5", "--kind", "convergence"]):
+        assert main(["plot", *args, "-o", "p.png"]) == 0
+        assert (study_dir / "p.png").read_bytes()[:4] == b"\x89PNG"
+        (study_dir / "p.png").unlink()
+    capsys.readouterr()
+    assert main(["info", "evo.h5"]) == 0
+    assert "best 5 by fitness" in capsys.readouterr().out
