@@ -71,7 +71,7 @@ def _mpiexec() -> str:
 
 
 def launch(n_ranks: int, mode: str, runs: int, duration: float, tmp: str) -> float:
-    path = os.path.join(tmp, f"{mode}_{n_ranks}.h5")
+    path = os.path.join(tmp, f"{mode}_{n_ranks}_{runs}.h5")
     cmd = [_mpiexec(), "-n", str(n_ranks), sys.executable, __file__, "--worker", mode, path,
            str(runs), str(duration)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)

@@ -134,7 +134,8 @@ def main():
               f"correlation across nodes {np.corrcoef(a, b)[0, 1]:.3f}")
         finite = all(np.all(np.isfinite(x[s]["fc"])) for x in (ours, nl) for s in seeds)
         if finite:
-            print(f"BOLD FC correlation: brainsweep vs neurolib {fc_corr(ours[seeds[0]]['fc'], nl[seeds[0]]['fc']):.3f}, "
+            cross = fc_corr(ours[seeds[0]]["fc"], nl[seeds[0]]["fc"])
+            print(f"BOLD FC correlation: brainsweep vs neurolib {cross:.3f}, "
                   f"{fc_corr(ours[seeds[1]]['fc'], nl[seeds[1]]['fc']):.3f}; neurolib seed vs seed "
                   f"{fc_corr(nl[seeds[0]]['fc'], nl[seeds[1]]['fc']):.3f}; brainsweep seed vs seed "
                   f"{fc_corr(ours[seeds[0]]['fc'], ours[seeds[1]]['fc']):.3f}\n")

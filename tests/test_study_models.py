@@ -115,3 +115,18 @@ def test_results_plot_fc_timeseries_and_bifurcation(tmp_path):
     assert np.isclose(ys.max(), res.df["x_max"].max())
     # the amplitude grows past the Hopf bifurcation at a = 0
     assert res.df.loc[2, "x_max"] - res.df.loc[2, "x_min"] > 3 * (res.df.loc[0, "x_max"] - res.df.loc[0, "x_min"])
+
+
+def test_pool_after_a_parallel_run_in_the_parent_gives_the_serial_results(hopf_study, tmp_path):
+    """The parent has run numba's parallel kernel (OpenMP) before forking its workers;
+    the workers integrate with the serial kernel and store the same values."""
+    _model().run_batch([{"K_gl": 0.1}, {"K_gl": 0.2}], duration=50.0, seeds=[1, 2])
+    path = tmp_path / "pool.h5"
+    space = ParameterSpace({"K_gl": [0.0, 0.4, 0.8], "a": [-0.1, 0.2]})
+    res = Study(_model(), space, GridSearch(), path=path, seed=9, objective=Variance(),
+                run_kwargs=RUN, keep=["x"]).run(n_jobs=2, progress=False)
+    ref = load(hopf_study)
+    assert res.df["worker"].nunique() == 2
+    np.testing.assert_array_equal(res.df["var_x"], ref.df["var_x"])
+    for i in range(6):
+        np.testing.assert_array_equal(res.run(i)["x"], ref.run(i)["x"])

@@ -630,7 +630,7 @@ def _open(path: str, mode: str, locking: bool = True) -> tables.File:
     if not locking:
         os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
     try:
-        return tables.open_file(path, mode, PYTABLES_SYS_ATTRS=(mode == "r"))
+        return tables.open_file(path, mode, pytables_sys_attrs=(mode == "r"))
     finally:
         if not locking:
             if old is None:

@@ -65,17 +65,6 @@ def init_buffer(X, BUF, P, const):
 
 
 @njit(cache=True)
-def outputs_of(X, P, const, out):
-    """out (NOUT, N): output quantities of the state X (N, NS)."""
-    y = np.zeros(max(NOUT, 1))
-    tmp = np.zeros(NDER)
-    for i in range(X.shape[0]):
-        _outputs(X[i], P[i], const, y, tmp)
-        for o in range(NOUT):
-            out[o, i] = y[o]
-
-
-@njit(cache=True)
 def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                indptr, offsets, w, w2, loffsets, diffusive, rowsum,
                stim, stim_chan, sample_every, rec_idx, samples,

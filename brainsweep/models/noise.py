@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["seed_state", "draw_seed", "normal4", "normal", "normals", "ou_step"]
+__all__ = ["seed_state", "draw_seed", "normal4", "normal", "normals"]
 
 _U53 = 1.0 / 9007199254740992.0  # 2**-53
 
@@ -141,9 +141,3 @@ def normals(s, n):
         out[k], s0, s1, s2, s3 = normal4(s0, s1, s2, s3)
     s[0], s[1], s[2], s[3] = s0, s1, s2, s3
     return out
-
-
-@njit(cache=True)
-def ou_step(ou, mean, tau_ou, sigma_ou, dt, sqrt_dt, xi):
-    """One Euler-Maruyama step of the OU process (ms units)."""
-    return ou + (mean - ou) * dt / tau_ou + sigma_ou * sqrt_dt * xi
