@@ -127,6 +127,15 @@ class StudyFile:
         self.param_names: list[str] = list(json.loads(bs._v_attrs.param_names))
         self.param_kinds: dict = json.loads(bs._v_attrs.param_kinds)
         self._done: set[int] | None = None
+        self._nodes: dict = {}
+
+    def _node(self, path: str):
+        """A node kept open: PyTables closes nodes that fall out of its small LRU cache
+        (thousands of run nodes pass through it), and reopening a table costs ~2 ms."""
+        node = self._nodes.get(path)
+        if node is None or not node._v_isopen:
+            node = self._nodes[path] = self.h5.get_node(path)
+        return node
 
     # -- creation / opening ---------------------------------------------------
     @classmethod
@@ -237,7 +246,7 @@ class StudyFile:
     # -- runs registry ----------------------------------------------------------
     @property
     def n_registered(self) -> int:
-        return int(self.h5.get_node(f"{self._root}/overview/runs").nrows)
+        return int(self._node(f"{self._root}/overview/runs").nrows)
 
     def register_batch(self, points: list[dict]) -> int:
         """Add ``points`` as new runs of the trajectory; return the first run index."""
@@ -245,14 +254,14 @@ class StudyFile:
         n = len(points)
         for name in self.param_names:
             self._append_explored(name, [p[name] for p in points])
-        runs = self.h5.get_node(f"{self._root}/overview/runs")
+        runs = self._node(f"{self._root}/overview/runs")
         rows = np.zeros(n, dtype=runs.dtype)
         rows["idx"] = np.arange(first, first + n)
         rows["name"] = [b"run_%08d" % i for i in range(first, first + n)]
         rows["parameter_summary"] = [_summary(p, self.param_names).encode()[:500] for p in points]
         rows["short_environment_hexsha"] = b"N/A"
         runs.append(rows)
-        info = self.h5.get_node(f"{self._root}/overview/info")
+        info = self._node(f"{self._root}/overview/info")
         info.cols.length[0] = first + n
         batches = self.h5.root.brainsweep.batches
         batches.append([(batches.nrows, first, n, False)])
@@ -275,6 +284,7 @@ class StudyFile:
         table = group.explored_data
         if kind == "str" and data.dtype.itemsize > table.dtype["data"].itemsize:
             old = table.read()["data"]
+            self._nodes.clear()
             self.h5.remove_node(table)
             wide = max(data.dtype.itemsize, old.dtype.itemsize)
             table = self.h5.create_table(group, "explored_data", {"data": tables.StringCol(wide, pos=0)})
@@ -293,7 +303,7 @@ class StudyFile:
         """Parameter dicts of runs ``first .. first+n-1`` as registered."""
         cols = {}
         for name in self.param_names:
-            table = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}/explored_data")
+            table = self._node(f"{self._root}/parameters/{name.replace('.', '/')}/explored_data")
             col = table.read(first, first + n, field="data")
             kind = self.param_kinds[name]
             cols[name] = [_from_column(v, kind) for v in col]
@@ -322,7 +332,9 @@ class StudyFile:
     @property
     def _table(self):
         path = f"{self._root}/results/table/table"
-        return self.h5.get_node(path) if path in self.h5 else None
+        if path in self._nodes and self._nodes[path]._v_isopen:
+            return self._nodes[path]
+        return self._node(path) if path in self.h5 else None
 
     def done(self) -> set[int]:
         """Indices of runs already stored."""
@@ -366,7 +378,7 @@ class StudyFile:
             return
         tags = tags or {}
         self._ensure_table(records, tags)
-        runs_group = self.h5.get_node(f"{self._root}/results/runs")
+        runs_group = self._node(f"{self._root}/results/runs")
         for r in records:
             if r.values or r.traceback:
                 grp = self.h5.create_group(runs_group, "run_%08d" % r.idx)
@@ -401,6 +413,7 @@ class StudyFile:
         self._rebuild_table(kinds)
 
     def _rebuild_table(self, kinds: dict) -> None:
+        self._nodes.clear()
         desc = {}
         for pos, (name, kind) in enumerate(kinds.items()):
             if kind == "status":
@@ -482,7 +495,7 @@ class StudyFile:
         return [pts[i - lo] for i in idxs]
 
     def _mark_completed(self, records: list[RunRecord]) -> None:
-        runs = self.h5.get_node(f"{self._root}/overview/runs")
+        runs = self._node(f"{self._root}/overview/runs")
         idx = np.array([r.idx for r in records])
         rows = runs.read_coordinates(idx)
         for i, r in enumerate(records):
