@@ -130,3 +130,31 @@ def test_pool_after_a_parallel_run_in_the_parent_gives_the_serial_results(hopf_s
     np.testing.assert_array_equal(res.df["var_x"], ref.df["var_x"])
     for i in range(6):
         np.testing.assert_array_equal(res.run(i)["x"], ref.run(i)["x"])
+
+
+def test_a_model_study_resumes_in_a_new_process(tmp_path):
+    """The study's identity (model, parameters incl. string choices, network) is the same
+    in every process, so running the same script again resumes instead of refusing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "resume_model.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from brainsweep.explorer import ParameterSpace, Study
+        from brainsweep.models import HopfModel
+        m = HopfModel(Cmat=np.ones((3, 3)) - np.eye(3), Dmat=np.full((3, 3), 30.0))
+        m.params["coupling"] = "additive"
+        values = [0.1, 0.2] if sys.argv[1] == "first" else [0.1, 0.2, 0.3]
+        res = Study(m, ParameterSpace({{"K_gl": values}}), path={str(tmp_path / 'm.h5')!r},
+                    run_kwargs=dict(duration=50.0), seed=4).run(progress=False)
+        print(len(res.df))
+    """))
+    for arg, expected in (("first", "2"), ("first", "2")):
+        out = subprocess.run([sys.executable, str(script), arg], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == expected
+    out = subprocess.run([sys.executable, str(script), "second"], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "holds a different study (its space differ)" in out.stderr

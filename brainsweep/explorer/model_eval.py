@@ -84,8 +84,10 @@ class ModelEvaluation:
         h = hashlib.sha256()
         for name in sorted(m.param_names):
             h.update(name.encode())
-            h.update(np.asarray(m.params[name], dtype=object).tobytes() if isinstance(m.params[name], str)
-                     else np.ascontiguousarray(m.params[name]).tobytes())
+            value = m.params[name]
+            # the bytes of the value itself: an object array's bytes would be its pointers,
+            # which differ from process to process
+            h.update(value.encode() if isinstance(value, str) else np.ascontiguousarray(value).tobytes())
         net = m.network
         for arr in (getattr(net, "Cmat", None), getattr(net, "Dmat", None), getattr(net, "delays", None)):
             if arr is not None:
