@@ -145,3 +145,21 @@ def test_attachments_and_provenance_are_stored(tmp_path):
     assert prov["hostname"] == platform.node()
     assert json.loads(prov["packages"])["pypet"].startswith("0.7")
     assert prov["created"][:4].isdigit()
+
+
+def test_string_values_longer_than_the_first_batchs_keep_every_character(tmp_path):
+    """A categorical parameter whose long values first appear in a later batch (as an
+    optimiser may ask them) is stored whole, in the runs table and in pypet's range."""
+    from brainsweep.explorer.storage import RunRecord, StudyFile
+
+    space = ParameterSpace(bounds={"conn": ["tvb68", "my_own_connectome_folder"]})
+    path = str(tmp_path / "cat.h5")
+    with StudyFile.create(path, space, {"test": 1}, 1, {"python": "3"}) as f:
+        for label in ("tvb68", "my_own_connectome_folder"):
+            first = f.register_batch([{"conn": label}])
+            f.write_runs([RunRecord(first, "ok", 0, scalars={"v": float(first)})], {"batch": first})
+    df = load(path).df
+    assert df["conn"].tolist() == ["tvb68", "my_own_connectome_folder"]
+    traj = Trajectory(filename=path)
+    traj.f_load(index=-1, load_parameters=2, load_results=0)
+    assert traj.f_get("conn").f_get_range() == ["tvb68", "my_own_connectome_folder"]

@@ -126,6 +126,7 @@ class StudyFile:
         self.seed = int(bs._v_attrs.seed)
         self.param_names: list[str] = list(json.loads(bs._v_attrs.param_names))
         self.param_kinds: dict = json.loads(bs._v_attrs.param_kinds)
+        self.param_widths: dict = json.loads(bs._v_attrs.param_widths)
         self._done: set[int] | None = None
         self._nodes: dict = {}
 
@@ -150,6 +151,9 @@ class StudyFile:
         if os.path.exists(path):
             os.remove(path)
         kinds = {d.name: _param_kind(d) for d in space.dimensions}
+        # string parameters take only the space's values: their columns are as wide as the longest
+        widths = {d.name: max(len(str(v).encode()) for v in (d.values or d.categories))
+                  for d in space.dimensions if kinds[d.name] == "str"}
         traj = Trajectory(traj_name, add_time=False, filename=path, overwrite_file=True,
                           comment="brainsweep study", complevel=0)
         for d in space.dimensions:
@@ -177,6 +181,7 @@ class StudyFile:
             bs._v_attrs.seed = int(seed)
             bs._v_attrs.param_names = json.dumps(space.names)
             bs._v_attrs.param_kinds = json.dumps(kinds)
+            bs._v_attrs.param_widths = json.dumps(widths)
             _write_json(h5, bs, "provenance", provenance)
             att = h5.create_group(bs, "attachments", "files the study was made from (e.g. its YAML)")
             for name, text in (attachments or {}).items():
@@ -191,8 +196,15 @@ class StudyFile:
             h5.create_vlarray(bs, "states", tables.UInt8Atom(), "pickled strategy state after each tell")
             h5.create_group(f"/{traj_name}/results", "runs", createparents=True)
             h5.get_node(f"/{traj_name}/overview/runs").remove_rows(0)
-            for d in space.dimensions:
-                h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}/explored_data").remove_rows(0)
+            for d in space.dimensions:  # pypet's placeholder range -> an empty one of full width
+                group = h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}")
+                h5.remove_node(group, "explored_data")
+                col = (tables.StringCol(widths[d.name], pos=0) if kinds[d.name] == "str"
+                       else _COL[kinds[d.name]](0))
+                table = h5.create_table(group, "explored_data", {"data": col})
+                table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
+                table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_(kinds[d.name])
+                table.attrs.SRVC_STORE = np.str_("TABLE")
             h5.get_node(f"/{traj_name}/overview/info").cols.length[0] = 0
             h5.flush()
         except Exception:
@@ -269,32 +281,11 @@ class StudyFile:
         return first
 
     def _append_explored(self, name: str, values: list) -> None:
-        group = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}")
+        table = self._node(f"{self._root}/parameters/{name.replace('.', '/')}/explored_data")
         kind = self.param_kinds[name]
         data = np.array([_as_kind(v, kind) for v in values])
         if kind == "str":
             data = np.char.encode(data.astype(np.str_), "utf-8")
-        if "explored_data" not in group:
-            desc = {"data": tables.StringCol(max(data.dtype.itemsize, 1), pos=0) if kind == "str"
-                    else _COL[kind](0)}
-            table = self.h5.create_table(group, "explored_data", desc)
-            table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
-            table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_(kind)
-            table.attrs.SRVC_STORE = np.str_("TABLE")
-        table = group.explored_data
-        if kind == "str" and data.dtype.itemsize > table.dtype["data"].itemsize:
-            old = table.read()["data"]
-            self._nodes.clear()
-            self.h5.remove_node(table)
-            wide = max(data.dtype.itemsize, old.dtype.itemsize)
-            table = self.h5.create_table(group, "explored_data", {"data": tables.StringCol(wide, pos=0)})
-            table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
-            table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_("str")
-            table.attrs.SRVC_STORE = np.str_("TABLE")
-            if len(old):
-                rows = np.zeros(len(old), dtype=table.dtype)
-                rows["data"] = old
-                table.append(rows)
         rec = np.zeros(len(data), dtype=table.dtype)
         rec["data"] = data
         table.append(rec)
@@ -414,6 +405,7 @@ class StudyFile:
 
     def _rebuild_table(self, kinds: dict) -> None:
         self._nodes.clear()
+        names = {_col_name(n): n for n in self.param_names}
         desc = {}
         for pos, (name, kind) in enumerate(kinds.items()):
             if kind == "status":
@@ -423,8 +415,7 @@ class StudyFile:
             elif kind == "message":
                 desc[name] = tables.StringCol(_MESSAGE_LEN, pos=pos)
             elif kind == "param:str":
-                width = self._param_width(name)
-                desc[name] = tables.StringCol(width, pos=pos)
+                desc[name] = tables.StringCol(self.param_widths[names[name]], pos=pos)
             elif kind.startswith("param:") or name in RESERVED or kind == "tag":
                 desc[name] = _COL[kind.removeprefix("param:").replace("tag", "int")](pos)
             else:  # scores: float64 so that runs without the score hold NaN; kind kept for reload
@@ -448,7 +439,7 @@ class StudyFile:
             table.attrs[f"SRVC_COLUMN_{name}_COLL_TYPE"] = np.str_("COLL_SCALAR")
             table.attrs[f"SRVC_COLUMN_{name}_SCALAR_TYPE"] = np.str_(pypet_kind)
         table.attrs.BRAINSWEEP_KINDS = json.dumps(kinds)
-        table.attrs.BRAINSWEEP_PARAMS = json.dumps({_col_name(n): n for n in self.param_names})
+        table.attrs.BRAINSWEEP_PARAMS = json.dumps(names)
         if old_rows is not None and len(old_rows):
             rows = np.zeros(len(old_rows), dtype=table.dtype)
             for name in table.dtype.names:
@@ -459,13 +450,6 @@ class StudyFile:
             table.append(rows)
         if old is not None:
             old._f_remove()
-
-    def _param_width(self, col: str) -> int:
-        name = col.replace("__", ".")
-        group = self.h5.get_node(f"{self._root}/parameters/{name.replace('.', '/')}")
-        if "explored_data" in group:
-            return max(int(group.explored_data.dtype["data"].itemsize), 1)
-        return 64
 
     def _append_rows(self, records: list[RunRecord], tags: dict) -> None:
         table = self._table
