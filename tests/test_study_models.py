@@ -101,7 +101,7 @@ def test_results_plot_fc_timeseries_and_bifurcation(tmp_path):
     m = _model()
     target = np.corrcoef(m.run(seed=1, **RUN)["x"])
     objective = ev.combine(ev.fit_fc(target, key="x", transient_ms=0.0, keep=True), Envelope())
-    res = Study(m, ParameterSpace({"a": [-0.2, 0.1, 0.3]}), path=tmp_path / "p.h5", objective=objective,
+    res = Study(m, ParameterSpace({"a": [-0.2, 0.1, 0.3]}), path=tmp_path / "p.h5", objective=objective, seed=5,
                 run_kwargs=RUN, keep=["x", "t"]).run(progress=False)
     fig = res.plot_fc(idx=1)
     images = [ax for ax in fig.axes if ax.images]
@@ -113,8 +113,9 @@ def test_results_plot_fc_timeseries_and_bifurcation(tmp_path):
     fig = res.plot_bifurcation("a", "x_min", "x_max")
     ys = np.concatenate([ln.get_ydata() for ln in fig.axes[0].lines])
     assert np.isclose(ys.max(), res.df["x_max"].max())
-    # the amplitude grows past the Hopf bifurcation at a = 0
+    # the amplitude grows past the Hopf bifurcation at a = 0, to the limit cycle's radius sqrt(a)
     assert res.df.loc[2, "x_max"] - res.df.loc[2, "x_min"] > 3 * (res.df.loc[0, "x_max"] - res.df.loc[0, "x_min"])
+    assert abs((res.df.loc[2, "x_max"] - res.df.loc[2, "x_min"]) / 2 - np.sqrt(0.3)) < 0.1 * np.sqrt(0.3)
 
 
 def test_pool_after_a_parallel_run_in_the_parent_gives_the_serial_results(hopf_study, tmp_path):
