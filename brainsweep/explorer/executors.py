@@ -11,7 +11,6 @@ records as they finish; only the calling process ever touches the study file.
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import os
 import sys
@@ -22,16 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator
 
-__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "chunked", "make_executor"]
-
-
-def chunked(tasks: list, n_workers: int, max_chunk: int = 64) -> list[list]:
-    """Split tasks into chunks: about four per worker, at most ``max_chunk`` tasks each,
-    so IPC is amortised and the load still balances."""
-    if not tasks:
-        return []
-    size = max(1, min(max_chunk, math.ceil(len(tasks) / (4 * max(n_workers, 1)))))
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "ChunkSizer", "make_executor"]
 
 
 class Executor:
@@ -56,6 +46,9 @@ class Executor:
     def close(self) -> None:
         pass
 
+    def share_outcome(self, error: BaseException | None = None) -> None:
+        """After the study: tell worker processes whether it failed (MPI); nothing locally."""
+
     def __enter__(self):
         return self
 
@@ -72,7 +65,7 @@ class SerialExecutor(Executor):
         sizer = ChunkSizer(1, min_chunk=getattr(self.evaluator, "threads", 1))
         pending = deque(tasks)
         while pending:
-            chunk = [pending.popleft() for _ in range(min(sizer.size(len(pending)), len(pending)))]
+            chunk = sizer.take(pending)
             t0 = time.perf_counter()
             records = self.evaluator.evaluate_chunk(chunk)
             sizer.update(len(records), time.perf_counter() - t0)
@@ -127,6 +120,11 @@ class ChunkSizer:
         fair = max(1, remaining // (2 * self.n_workers))  # keep every worker busy to the end
         return int(max(self.min_chunk, min(self.max_chunk, self.target / per_run, fair)))
 
+    def take(self, pending: deque) -> list:
+        """The next chunk, taken from the front of ``pending``."""
+        n = min(self.size(len(pending)), len(pending))
+        return [pending.popleft() for _ in range(n)]
+
 
 def failed_records(tasks: list, message: str) -> list:
     from .storage import RunRecord
@@ -177,8 +175,7 @@ class PoolExecutor(Executor):
             if retry:
                 chunk = [retry.popleft()]
             else:
-                n = sizer.size(len(pending))
-                chunk = [pending.popleft() for _ in range(min(n, len(pending)))]
+                chunk = sizer.take(pending)
             try:
                 running[self._pool.submit(_pool_chunk, chunk)] = chunk
                 return True

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .runner import _Alarm, RunTimeout, classify, failure, worker_label
+from .runner import _Alarm, RunTimeout, classify, failure, qualified_name, worker_label
 from .storage import RunRecord
 
 __all__ = ["ModelEvaluation"]
@@ -94,10 +94,8 @@ class ModelEvaluation:
                 h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
         h.update(repr(sorted((k, repr(v)) for k, v in self.run_kwargs.items())).encode())
         h.update(repr(self.keep).encode())
-        obj = self.objective
-        obj_name = "none" if obj is None else f"{type(obj).__module__}.{type(obj).__qualname__}" \
-            if not hasattr(obj, "__qualname__") else f"{obj.__module__}.{obj.__qualname__}"
-        return f"{type(m).__module__}.{type(m).__qualname__}[{obj_name}]#{h.hexdigest()[:16]}"
+        obj_name = "none" if self.objective is None else qualified_name(self.objective)
+        return f"{qualified_name(m)}[{obj_name}]#{h.hexdigest()[:16]}"
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
         worker = worker_label()

@@ -150,8 +150,7 @@ class Results:
         """Best, mean and spread of an objective per generation (evolution)."""
         from .plots_optim import plot_fitness
         objective, weight = self._objective(objective)
-        return plot_fitness(self.df, objective, (weight,), ax=ax) if ax is not None \
-            else plot_fitness(self.df, objective, (weight,))
+        return plot_fitness(self.df, objective, (weight,), ax=ax)
 
     def plot_population(self, x: str, y: str, generation: int = -1):
         from .plots_optim import plot_population

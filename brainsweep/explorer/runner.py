@@ -22,13 +22,18 @@ import numpy as np
 
 from .storage import RunRecord, split_results
 
-__all__ = ["Params", "FunctionEvaluator", "run_seed", "RunTimeout", "worker_label"]
+__all__ = ["Params", "FunctionEvaluator", "run_seed", "RunTimeout", "worker_label", "qualified_name"]
 
 
 def run_seed(study_seed: int, idx: int) -> int:
     """The seed of run ``idx``: a function of the study seed and the index only, so a
     run gets the same seed whether it runs serially, in a pool or on any MPI rank."""
     return int(np.random.SeedSequence([int(study_seed), int(idx)]).generate_state(1, np.uint32)[0])
+
+
+def qualified_name(obj) -> str:
+    """``module.qualname`` of a function, or of the class of a callable object."""
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
 
 
 def worker_label() -> str:
@@ -130,8 +135,7 @@ class FunctionEvaluator:
 
     @property
     def identity(self) -> str:
-        fn = self.fn
-        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        return qualified_name(self.fn)
 
     def evaluate_one(self, idx: int, params: dict, seed: int) -> RunRecord:
         worker = worker_label()

@@ -94,7 +94,7 @@ class Study:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, n_jobs: int = 1, executor=None, progress: bool = True):
-        """Run (or resume) the study; return its :class:`Results` (``None`` on MPI worker ranks).
+        """Run (or resume) the study; return its :class:`Results` (on every MPI rank).
 
         ``n_jobs``: processes of a local pool (1: in this process; -1: all cores).
         ``executor``: ``"mpi"``, ``"serial"``, ``"pool"`` or an Executor; by default MPI
@@ -120,8 +120,7 @@ class Study:
             raise
         finally:
             ex.close()
-            if hasattr(ex, "share_outcome"):
-                ex.share_outcome(error)
+            ex.share_outcome(error)
         return load(self.path)
 
     def _open_or_check(self) -> StudyFile | None:
@@ -221,8 +220,7 @@ class Study:
 
     def _outcomes(self, file: StudyFile, first: int, points: list) -> list[Outcome]:
         rows = file.read_rows(first, len(points))
-        return [Outcome(first + i, points[i], rows[first + i][0], rows[first + i][1], rows[first + i][2])
-                for i in range(len(points))]
+        return [Outcome(first + i, point, *rows[first + i]) for i, point in enumerate(points)]
 
 
 def _differs(a: dict, b: dict) -> bool:

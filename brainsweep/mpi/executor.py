@@ -100,9 +100,7 @@ class MPIExecutor(Executor):
         def feed():
             for w in sorted(load, key=load.get):
                 while pending and load[w] < self.prefetch:
-                    n = min(sizer.size(len(pending)), len(pending))
-                    chunk = [pending.popleft() for _ in range(n)]
-                    sends.append(comm.isend(chunk, dest=w, tag=_TASK))
+                    sends.append(comm.isend(sizer.take(pending), dest=w, tag=_TASK))
                     load[w] += 1
 
         feed()
