@@ -231,3 +231,39 @@ def test_a_second_writer_is_refused_while_readers_are_welcome(tmp_path):
         writer.close()
     assert not (tmp_path / "busy.h5.lock").exists()
     assert Study(_f, ParameterSpace({"x": [1.0, 2.0]}), path=path).run(progress=False).df["v"].tolist() == [1.0, 2.0]
+
+
+def test_study_arguments_and_results_queries_are_checked(tmp_path):
+    from brainsweep.explorer.reproduce import reproduce
+
+    space = ParameterSpace({"x": [1.0, 2.0]})
+    with pytest.raises(TypeError, match="space: expected a ParameterSpace, got dict"):
+        Study(_f, {"x": [1.0]})
+    with pytest.raises(TypeError, match="strategy: expected a Strategy.*got str"):
+        Study(_f, space, "grid")
+    with pytest.raises(ValueError, match="timeout: expected a positive number of seconds, got -1"):
+        Study(_f, space, timeout=-1)
+    with pytest.raises(ValueError, match="seed: expected a non-negative integer, got 1.5"):
+        Study(_f, space, seed=1.5)
+    with pytest.raises(TypeError, match="evaluate: expected a callable, got int"):
+        Study(3, space)
+    with pytest.raises(ValueError, match="objective, run_kwargs and keep are for studies of a brainsweep model"):
+        Study(_f, space, objective=_f)
+    with pytest.raises(ValueError, match="n_jobs: expected a positive integer, got 0"):
+        Study(_f, space, path=tmp_path / "j.h5").run(n_jobs=0, progress=False)
+    with pytest.raises(ValueError, match="executor: expected None, 'serial', 'pool', 'mpi'"):
+        Study(_f, space, path=tmp_path / "j.h5").run(executor="threads", progress=False)
+
+    path = tmp_path / "q.h5"
+    res = Study(_f, space, path=path).run(progress=False)
+    with pytest.raises(KeyError, match="run 7 is not stored.*2 runs, indices 0..1"):
+        res.run(7)
+    with pytest.raises(KeyError, match="best: no score 'fitness' \\(scores: \\['v'\\]\\)"):
+        res.best(key="fitness")
+    with pytest.raises(KeyError, match="no column 'z'"):
+        res.plot_grid("x", "x", "z")
+    with pytest.raises(KeyError, match="run 9 is not stored"):
+        reproduce(path, 9)
+    lam = Study(lambda p: {"v": 1.0}, space, path=tmp_path / "lam.h5").run(progress=False)
+    with pytest.raises(StudyFileError, match="could not be pickled.*lambda or closure"):
+        reproduce(lam.path, 0)
