@@ -88,6 +88,8 @@ def worker_brainsweep(entry: dict, mode: str, duration: float, batch: int, cmat_
     m = cls(Cmat=f["Cmat"], Dmat=f["Dmat"])
     m.params.update(entry["params"])
     m.run(duration=10.0, dt=DT, seed=1)  # compile or load the cached kernel
+    if mode.startswith("batch"):  # the parallel batch kernel is a function of its own
+        m.run_batch([{}, {}], seeds=1, duration=10.0, dt=DT)
     warm = time.perf_counter() - t0
     bold = mode.endswith("bold")
     w0, c0 = time.perf_counter(), time.process_time()

@@ -13,9 +13,19 @@ import math
 import numpy as np
 from numba import njit, prange
 from brainsweep.models.noise import normal4
-from brainsweep.models.bold import balloon_step, bold_signal
-from $RHS_MODULE import $RHS_NAME as _model_rhs
+from brainsweep.models import bold as _bold
+from $RHS_MODULE import $RHS_NAME as _rhs_jit
 $EXTRA_IMPORTS
+
+# Every helper that takes arrays is inlined into the kernel at numba-IR level: a call that
+# is not inlined increments and decrements the reference count of each array argument with
+# atomic instructions, which cost more than the model's arithmetic (measured: 40 % of a
+# Wilson-Cowan network run went to NRT_incref/NRT_decref before this).
+_inline = njit(inline="always", error_model="numpy")
+_model_rhs = _inline(_rhs_jit.py_func)
+balloon_step = _inline(_bold.balloon_step.py_func)
+bold_signal = _inline(_bold.bold_signal.py_func)
+$INLINE_DEFS
 
 NS = $NS          # state variables
 NC = $NC          # coupled quantities (ring buffer rows)
@@ -34,22 +44,22 @@ OU_MEAN = $OU_MEAN
 LOCAL_C = $LOCAL_C
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _coupled(x, p, const, cv):
 $COUPLED_BODY
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _outputs(x, p, const, y, tmp):
 $OUTPUT_BODY
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _bold_input(x, p, const, tmp):
 $BOLD_BODY
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def init_buffer(X, BUF, P, const):
     """Fill every run's ring buffer with the coupled quantities of its initial state."""
     G, B, N = X.shape[0], X.shape[1], X.shape[2]
@@ -64,7 +74,7 @@ def init_buffer(X, BUF, P, const):
                         BUF[g, c, (i * L2 + q) * B + b] = cv[c]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                indptr, offsets, w, w2, loffsets, diffusive, rowsum,
                stim, stim_chan, sample_every, rec_idx, samples,
@@ -83,7 +93,6 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     sqrt_dt = math.sqrt(dt)
     acc = np.zeros((max(NC, 1), B))
     acc2 = np.zeros((max(NC, 1), B))
-    part = np.zeros((4, B))
     cpl = np.zeros(max(NCT, 1))
     inp = np.zeros(max(NI, 1))
     dx = np.zeros(NS)
@@ -98,6 +107,15 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     xi = np.zeros(NS)
     p = np.zeros(NP)
     n_rec = rec_idx.shape[0]
+    # a run alone whose nodes share all parameter values copies them once, not per node and step
+    uni = B == 1
+    for i in range(N):
+        for k in range(NP):
+            if P[0, i, k] != P[0, 0, k]:
+                uni = False
+    if uni:
+        for k in range(NP):
+            p[k] = P[0, 0, k]
     p0 = pos[0]
     for s in range(n_steps):
         p1 = p0 + 1
@@ -115,7 +133,6 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                     q1 = 0.0
                     q2 = 0.0
                     q3 = 0.0
-                    a2 = 0.0
                     k = k0
                     while k + 3 < k1:
                         q0 += w[k] * buf[c, offsets[k] + p0]
@@ -129,30 +146,22 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                         q1 += w[k + 1] * buf[c, offsets[k + 1] + p0]
                     if k + 2 < k1:
                         q2 += w[k + 2] * buf[c, offsets[k + 2] + p0]
+                    acc[c, 0] = (q0 + q1) + (q2 + q3)
                     if SQ:
+                        a2 = 0.0
                         for k in range(k0, k1):
                             a2 += w2[k] * buf[c, offsets[k] + p0]
-                    acc[c, 0] = (q0 + q1) + (q2 + q3)
-                    acc2[c, 0] = a2
+                        acc2[c, 0] = a2
                 else:
-                    for b in range(B):
-                        part[0, b] = 0.0
-                        part[1, b] = 0.0
-                        part[2, b] = 0.0
-                        part[3, b] = 0.0
-                        acc2[c, b] = 0.0
-                    for k in range(k0, k1):
-                        base = (offsets[k] + p0) * B
-                        wk = w[k]
-                        m4 = (k - k0) & 3
+                    # blocks of 4 runs (B is a multiple of 4): 4 runs x 4 partial sums held in registers,
+                    # each run summed in exactly the order of the single-run path above
+$BATCH_GATHER
+                    if SQ:  # squared weights (ALN's variance input), summed in the order of a run alone
                         for b in range(B):
-                            part[m4, b] += wk * buf[c, base + b]
-                        if SQ:
-                            wk2 = w2[k]
-                            for b in range(B):
-                                acc2[c, b] += wk2 * buf[c, base + b]
-                    for b in range(B):
-                        acc[c, b] = (part[0, b] + part[1, b]) + (part[2, b] + part[3, b])
+                            a2 = 0.0
+                            for k in range(k0, k1):
+                                a2 += w2[k] * buf[c, (offsets[k] + p0) * B + b]
+                            acc2[c, b] = a2
                 me = (i * L2 + p0) * B
                 for b in range(B):
                     if diffusive[b] != 0.0:
@@ -160,8 +169,9 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
             for b in range(B):
                 if status[b, 0] != 0:
                     continue
-                for k in range(NP):
-                    p[k] = P[b, i, k]
+                if not uni:
+                    for k in range(NP):
+                        p[k] = P[b, i, k]
                 for k in range(NS):
                     xi[k] = x[b, i, k]
                 r0 = rng[b, 0]
@@ -233,8 +243,9 @@ $EULER_BODY
                     for i in range(N):
                         for k in range(NS):
                             xi[k] = x[b, i, k]
-                        for k in range(NP):
-                            p[k] = P[b, i, k]
+                        if not uni:
+                            for k in range(NP):
+                                p[k] = P[b, i, k]
                         _outputs(xi, p, const, y, tmp)
                         for o in range(n_rec):
                             samples[b, o, i, j] = y[rec_idx[o]]
@@ -252,7 +263,7 @@ $EULER_BODY
     pos[0] = p0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def simulate(n_steps, step0, dt, heun, X, BUF, POS, OU, RNG, P, const,
              indptr, OFFSETS, w, w2, LOFFSETS, DIFFUSIVE, rowsum,
              stim, stim_chan, sample_every, rec_idx, SAMPLES,

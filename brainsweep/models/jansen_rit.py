@@ -53,7 +53,7 @@ PARAMETERS = (
 P = namedtuple("P", [p.name for p in PARAMETERS])(*range(len(PARAMETERS)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined: a call inside rhs would keep array reference counting alive
 def _sigm(v, p):
     """Population firing rate (1/ms) of mean membrane potential v (mV)."""
     return 2.0 * p[P.nu_max] / (1.0 + math.exp(p[P.r] * (p[P.v0] - v)))

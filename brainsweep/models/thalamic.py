@@ -84,7 +84,7 @@ STATES = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined: a call inside rhs would keep array reference counting alive
 def _firing_rate(v, p):
     """Sigmoid rate in kHz."""
     return p[P.Q_max] / (1.0 + math.exp(-p[P.C1] * (v - p[P.theta]) / p[P.sigma]))

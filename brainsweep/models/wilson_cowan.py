@@ -43,7 +43,7 @@ PARAMETERS = (
 P = namedtuple("P", [p.name for p in PARAMETERS])(*range(len(PARAMETERS)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined: a call inside rhs would keep array reference counting alive
 def _sigmoid(u, gain, threshold):
     return 1.0 / (1.0 + math.exp(-gain * (u - threshold)))
 

@@ -51,7 +51,7 @@ PARAMETERS = (
 P = namedtuple("P", [p.name for p in PARAMETERS])(*range(len(PARAMETERS)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined: a call inside rhs would keep array reference counting alive
 def _rate(current, a, b, d):
     """(a I - b) / (1 - exp(-d (a I - b))) in kHz; its limit 1/d (+ u/2) near a I = b."""
     u = a * current - b
