@@ -116,52 +116,72 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     if uni:
         for k in range(NP):
             p[k] = P[0, 0, k]
+    # the gather works on unsigned indices: numba emits negative-index wrap-around code for
+    # every load with a signed index (15 % of a Hopf network run); literals are int64, so the
+    # unsigned constants are named (uint64 + int64 is float64 in numba)
+    U1 = np.uint64(1)
+    U2 = np.uint64(2)
+    U3 = np.uint64(3)
+    U4 = np.uint64(4)
+    uB = np.uint64(B)
     p0 = pos[0]
     for s in range(n_steps):
         p1 = p0 + 1
         if p1 == L:
             p1 = 0
+        up0 = np.uint64(p0)
         for i in range(N):
             for c in range(NCN):
-                # connection k of the row goes to partial sum (k - k0) % 4; the partials are added
-                # as (q0 + q1) + (q2 + q3). Four independent chains instead of one long serial one,
-                # and the same arithmetic for a run alone (B == 1) and inside a batch.
-                k0 = indptr[i]
-                k1 = indptr[i + 1]
-                if B == 1:
+                # connection k of the row goes to partial sum (k - k0) % 4 (% 2 with squared weights);
+                # the partials are added as (q0 + q1) + (q2 + q3). Independent chains instead of one
+                # long serial one, and the same arithmetic for a run alone (B == 1) and in a batch.
+                k0 = np.uint64(indptr[i])
+                k1 = np.uint64(indptr[i + 1])
+                if SQ:  # ALN: the same delayed values also summed with squared weights, 2 partial sums each
+                    for b in range(B):
+                        ub = np.uint64(b)
+                        q0 = 0.0
+                        q1 = 0.0
+                        a2 = 0.0
+                        b2 = 0.0
+                        k = k0
+                        while k + U1 < k1:
+                            v0 = buf[c, (offsets[k] + up0) * uB + ub]
+                            v1 = buf[c, (offsets[k + U1] + up0) * uB + ub]
+                            q0 += w[k] * v0
+                            a2 += w2[k] * v0
+                            q1 += w[k + U1] * v1
+                            b2 += w2[k + U1] * v1
+                            k += U2
+                        if k < k1:
+                            v0 = buf[c, (offsets[k] + up0) * uB + ub]
+                            q0 += w[k] * v0
+                            a2 += w2[k] * v0
+                        acc[c, b] = q0 + q1
+                        acc2[c, b] = a2 + b2
+                elif B == 1:
                     q0 = 0.0
                     q1 = 0.0
                     q2 = 0.0
                     q3 = 0.0
                     k = k0
-                    while k + 3 < k1:
-                        q0 += w[k] * buf[c, offsets[k] + p0]
-                        q1 += w[k + 1] * buf[c, offsets[k + 1] + p0]
-                        q2 += w[k + 2] * buf[c, offsets[k + 2] + p0]
-                        q3 += w[k + 3] * buf[c, offsets[k + 3] + p0]
-                        k += 4
+                    while k + U3 < k1:
+                        q0 += w[k] * buf[c, offsets[k] + up0]
+                        q1 += w[k + U1] * buf[c, offsets[k + U1] + up0]
+                        q2 += w[k + U2] * buf[c, offsets[k + U2] + up0]
+                        q3 += w[k + U3] * buf[c, offsets[k + U3] + up0]
+                        k += U4
                     if k < k1:
-                        q0 += w[k] * buf[c, offsets[k] + p0]
-                    if k + 1 < k1:
-                        q1 += w[k + 1] * buf[c, offsets[k + 1] + p0]
-                    if k + 2 < k1:
-                        q2 += w[k + 2] * buf[c, offsets[k + 2] + p0]
+                        q0 += w[k] * buf[c, offsets[k] + up0]
+                    if k + U1 < k1:
+                        q1 += w[k + U1] * buf[c, offsets[k + U1] + up0]
+                    if k + U2 < k1:
+                        q2 += w[k + U2] * buf[c, offsets[k + U2] + up0]
                     acc[c, 0] = (q0 + q1) + (q2 + q3)
-                    if SQ:
-                        a2 = 0.0
-                        for k in range(k0, k1):
-                            a2 += w2[k] * buf[c, offsets[k] + p0]
-                        acc2[c, 0] = a2
                 else:
                     # blocks of 4 runs (B is a multiple of 4): 4 runs x 4 partial sums held in registers,
                     # each run summed in exactly the order of the single-run path above
 $BATCH_GATHER
-                    if SQ:  # squared weights (ALN's variance input), summed in the order of a run alone
-                        for b in range(B):
-                            a2 = 0.0
-                            for k in range(k0, k1):
-                                a2 += w2[k] * buf[c, (offsets[k] + p0) * B + b]
-                            acc2[c, b] = a2
                 me = (i * L2 + p0) * B
                 for b in range(B):
                     if diffusive[b] != 0.0:
@@ -183,7 +203,7 @@ $BATCH_GATHER
                     if SQ:
                         cpl[NCN + c] = acc2[c, b]
                 for m in range(NL):
-                    cpl[NCT - NL + m] = buf[LOCAL_C[m], (loffsets[i, m] + p0) * B + b]
+                    cpl[NCT - NL + m] = buf[LOCAL_C[m], (loffsets[i, m] + up0) * uB + np.uint64(b)]
                 for k in range(NI):
                     v = ou[b, i, k]
                     sc = stim_chan[k]

@@ -132,22 +132,24 @@ def _indent(lines) -> str:
 def _batch_gather() -> str:
     """Kernel lines of the batched gather: for each block of 4 runs, 4 runs x 4 partial sums in
     registers (q{m}{r}: partial m, run r); connection k0 + 4n + m goes to partial m, as in the
-    single-run path, so every run is summed in the same order as when it runs alone."""
+    single-run path, so every run is summed in the same order as when it runs alone. Indices
+    are unsigned (see the kernel)."""
     ind = " " * 20
-    lines = [ind + "for b0 in range(0, B, 4):"]
+    U = ["", " + U1", " + U2", " + U3"]
+    lines = [ind + "for b0 in range(0, B, 4):", ind + "    ub0 = np.uint64(b0)"]
     lines += [ind + "    " + " = ".join(f"q{m}{r}" for m in range(4)) + " = 0.0" for r in range(4)]
-    lines += [ind + "    k = k0", ind + "    while k + 3 < k1:"]
+    lines += [ind + "    k = k0", ind + "    while k + U3 < k1:"]
 
     def connection(m, pad):
-        return [pad + f"bs = (offsets[k + {m}] + p0) * B + b0", pad + f"wk = w[k + {m}]"] + [
-            pad + f"q{m}{r} += wk * buf[c, bs + {r}]" for r in range(4)
+        return [pad + f"bs = (offsets[k{U[m]}] + up0) * uB + ub0", pad + f"wk = w[k{U[m]}]"] + [
+            pad + f"q{m}{r} += wk * buf[c, bs{U[r]}]" for r in range(4)
         ]
 
     for m in range(4):
         lines += connection(m, ind + "        ")
-    lines.append(ind + "        k += 4")
+    lines.append(ind + "        k += U4")
     for m in range(3):  # the remaining 0-3 connections of the row
-        lines.append(ind + f"    if k + {m} < k1:")
+        lines.append(ind + f"    if k{U[m]} < k1:")
         lines += connection(m, ind + "        ")
     lines += [ind + f"    acc[c, b0 + {r}] = (q0{r} + q1{r}) + (q2{r} + q3{r})" for r in range(4)]
     return "\n".join(lines)
@@ -397,8 +399,8 @@ def simulate_runs(
     indptr, indices, w, w2 = net.csr()
     # ring buffer of node j: slots [j*2L, j*2L + 2L), each time slot q written at q and q + L, so the
     # value d steps before position p0 is at j*2L + L + p0 - d without a wrap-around branch
-    OFFSETS = np.ascontiguousarray(indices[None, :] * 2 * L + L - DEL)
-    LOFF = np.ascontiguousarray(np.arange(N)[None, :, None] * 2 * L + L - LST)
+    OFFSETS = np.ascontiguousarray(indices[None, :] * 2 * L + L - DEL).astype(np.uint64)
+    LOFF = np.ascontiguousarray(np.arange(N)[None, :, None] * 2 * L + L - LST).astype(np.uint64)
     rowsum = np.ascontiguousarray(net.Cmat.sum(axis=1))
     if "coupling" in specs:
         DIFF = np.array([1.0 if pd["coupling"] == "diffusive" else 0.0 for pd in param_list])

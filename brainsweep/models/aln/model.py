@@ -75,12 +75,15 @@ P = namedtuple("P", [p.name for p in PARAMETERS])(*range(len(PARAMETERS)))
 
 # state indices
 R_E, R_I, MUFE, MUFI, IA, SEEM, SEIM, SIEM, SIIM, SEEV, SEIV, SIEV, SIIV, SIGE_F, SIGI_F, CLIPS = range(16)
-# constants tuple: table (n_mu, n_sigma, 4) of rate (kHz), V (mV), tau_mu (ms), tau_sigma (ms);
+# constants tuple: table (n_mu, n_sigma, 4) of rate (kHz), V (mV), tau_mu (ms), tau_sigma (ms), flattened;
 # axes (mu0, 1/dmu, n_mu, sigma0, 1/dsigma, n_sigma); dt (ms)
 K_TABLE, K_AXES, K_DT = range(3)
 # coupling vector: sum over Cmat of delayed rates_exc, the same over Cmat**2, then the node's own
 # rates_exc delayed by de and rates_inh delayed by di (rates_inh is local only)
 C_RE, C_RE_SQ, C_RE_LOCAL, C_RI_LOCAL = 0, 1, 2, 3
+
+
+_U1, _U2, _U3, _U4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
 
 
 @njit(cache=True, inline="always")  # inlined: no call / reference counting per look-up
@@ -113,11 +116,17 @@ def _lookup(const, mu, sigma):
     w01 = (1.0 - fx) * fy
     w10 = fx * (1.0 - fy)
     w11 = fx * fy
-    t = const[K_TABLE]  # (n_mu, n_sigma, 4): the 4 quantities of a grid point side by side
-    out0 = w00 * t[i, j, 0] + w01 * t[i, j + 1, 0] + w10 * t[i + 1, j, 0] + w11 * t[i + 1, j + 1, 0]
-    out1 = w00 * t[i, j, 1] + w01 * t[i, j + 1, 1] + w10 * t[i + 1, j, 1] + w11 * t[i + 1, j + 1, 1]
-    out2 = w00 * t[i, j, 2] + w01 * t[i, j + 1, 2] + w10 * t[i + 1, j, 2] + w11 * t[i + 1, j + 1, 2]
-    out3 = w00 * t[i, j, 3] + w01 * t[i, j + 1, 3] + w10 * t[i + 1, j, 3] + w11 * t[i + 1, j + 1, 3]
+    # flat table: grid point (i, j) holds its 4 quantities at 4 (i n_sigma + j) .. + 3; unsigned
+    # indices (i, j >= 0 after the clipping above) spare numba's negative-index wrap-around code
+    t = const[K_TABLE]
+    a00 = np.uint64(4 * (i * n_s + j))
+    a01 = a00 + _U4
+    a10 = a00 + np.uint64(4 * n_s)
+    a11 = a10 + _U4
+    out0 = w00 * t[a00] + w01 * t[a01] + w10 * t[a10] + w11 * t[a11]
+    out1 = w00 * t[a00 + _U1] + w01 * t[a01 + _U1] + w10 * t[a10 + _U1] + w11 * t[a11 + _U1]
+    out2 = w00 * t[a00 + _U2] + w01 * t[a01 + _U2] + w10 * t[a10 + _U2] + w11 * t[a11 + _U2]
+    out3 = w00 * t[a00 + _U3] + w01 * t[a01 + _U3] + w10 * t[a10 + _U3] + w11 * t[a11 + _U3]
     return clipped, out0, out1, out2, out3
 
 
@@ -303,10 +312,10 @@ mue_ou, mui_ou: OU processes (mean mue_ext_mean / mui_ext_mean, tau_ou, sigma_ou
         return self._tables
 
     def constants(self, dt=None) -> tuple:
-        """(table (n_mu, n_sigma, 4), axes, [dt]) for the rhs; dt (ms) is passed by the engine."""
+        """(table (n_mu, n_sigma, 4) flattened, axes, [dt]) for the rhs; dt (ms) is passed by the engine."""
         t = self.tables
         axes = np.array([t.mu[0], 1.0 / t.dmu, t.mu.size, t.sigma[0], 1.0 / t.dsigma, t.sigma.size])
-        table = np.ascontiguousarray(np.stack([t.r, t.V, t.tau_mu, t.tau_sigma], axis=-1))
+        table = np.ascontiguousarray(np.stack([t.r, t.V, t.tau_mu, t.tau_sigma], axis=-1)).reshape(-1)
         return (table, axes, np.array([float(self.dt if dt is None else dt)]))
 
     def __getstate__(self):  # pickled models (process pools, MPI) reload tables from the cache
