@@ -235,6 +235,28 @@ def test_run_batch_identical_to_single_runs():
     assert m.params["K_gl"] == 0.6  # batch overrides do not leak into the model
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+def test_batched_gather_identical_to_single_runs(parallel):
+    """Runs with the same delays share a group and go through the batched (4-run block) gather;
+    6 runs -> groups padded to a multiple of 4, 8 nodes so that run and node indices differ."""
+    from brainsweep.models import set_parallel
+
+    c, d = small_net(n=8, seed=3)
+    m = HopfModel(Cmat=c, Dmat=d)
+    m.params["sigma_ou"] = 0.05
+    sets = [{"K_gl": k, "w": 0.5 + k} for k in (0.1, 0.3, 0.5, 0.7, 0.9, 1.1)]
+    try:
+        set_parallel(parallel)
+        outs = m.run_batch(sets, seeds=[4, 5, 6, 7, 8, 9], duration=300, sampling_dt=0.5)
+    finally:
+        set_parallel(True)
+    for pset, seed, out in zip(sets, [4, 5, 6, 7, 8, 9], outs):
+        single = m.copy()
+        single.params.update(pset)
+        ref = single.run(duration=300, sampling_dt=0.5, seed=seed)
+        assert np.array_equal(out["x"], ref["x"]) and np.array_equal(out["y"], ref["y"])
+
+
 def test_run_batch_integer_seed_and_recorded_seeds():
     m = HopfModel()
     m.params["sigma_ou"] = 0.1

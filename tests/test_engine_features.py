@@ -70,3 +70,29 @@ def test_squared_sums_local_delays_and_local_only_vars():
         assert np.allclose(out["s1"][i], (C[i][:, None] * lag).sum(axis=0), atol=1e-9)
         assert np.allclose(out["s2"][i], (C[i][:, None] ** 2 * lag).sum(axis=0), atol=1e-9)
     assert np.allclose(out["loc"], np.maximum(t - dt - 0.5, 0.0)[None, :], atol=1e-9)
+
+
+def test_squared_sums_and_local_delays_in_a_batch():
+    """The same analytic sums for every run of a batch (batched gather, squared weights, local
+    delays); 5 runs with different tau share their delays, so they form one padded group when
+    serial and two when parallel."""
+    from brainsweep.models import set_parallel
+
+    C = np.array([[0.0, 0.5, 2.0], [1.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
+    delays = np.array([[0.0, 0.3, 0.6], [0.2, 0.0, 0.0], [0.0, 0.4, 0.0]])  # ms
+    m = ProbeModel(Cmat=C, delays=delays)
+    dt = 0.1
+    for parallel in (True, False):
+        try:
+            set_parallel(parallel)
+            outs = m.run_batch([{"tau": 1.0 + r} for r in range(5)], duration=5.0,
+                               dt=dt, initial_state=np.zeros((3, 6)))  # fmt: skip
+        finally:
+            set_parallel(True)
+        for out in outs:
+            t = out["t"]
+            for i in range(3):
+                lag = np.maximum(t[None, :] - dt - delays[i][:, None], 0.0)
+                assert np.allclose(out["s1"][i], (C[i][:, None] * lag).sum(axis=0), atol=1e-9)
+                assert np.allclose(out["s2"][i], (C[i][:, None] ** 2 * lag).sum(axis=0), atol=1e-9)
+            assert np.allclose(out["loc"], np.maximum(t - dt - 0.5, 0.0)[None, :], atol=1e-9)

@@ -91,8 +91,9 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     L2 = buf.shape[1] // (N * B)
     L = L2 // 2
     sqrt_dt = math.sqrt(dt)
-    acc = np.zeros((max(NC, 1), B))
-    acc2 = np.zeros((max(NC, 1), B))
+    # coupling sums of every node for the current step: (quantity, node, run)
+    acc = np.zeros((max(NC, 1), N, B))
+    acc2 = np.zeros((max(NC, 1), N, B))
     cpl = np.zeros(max(NCT, 1))
     inp = np.zeros(max(NI, 1))
     dx = np.zeros(NS)
@@ -107,15 +108,13 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     xi = np.zeros(NS)
     p = np.zeros(NP)
     n_rec = rec_idx.shape[0]
-    # a run alone whose nodes share all parameter values copies them once, not per node and step
-    uni = B == 1
-    for i in range(N):
-        for k in range(NP):
-            if P[0, i, k] != P[0, 0, k]:
-                uni = False
-    if uni:
-        for k in range(NP):
-            p[k] = P[0, 0, k]
+    # runs whose nodes share all parameter values copy them once per step, not per node
+    uni = np.ones(B, dtype=np.bool_)
+    for b in range(B):
+        for i in range(N):
+            for k in range(NP):
+                if P[b, i, k] != P[b, 0, k]:
+                    uni[b] = False
     # the gather works on unsigned indices: numba emits negative-index wrap-around code for
     # every load with a signed index (15 % of a Hopf network run); literals are int64, so the
     # unsigned constants are named (uint64 + int64 is float64 in numba)
@@ -157,8 +156,8 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                             v0 = buf[c, (offsets[k] + up0) * uB + ub]
                             q0 += w[k] * v0
                             a2 += w2[k] * v0
-                        acc[c, b] = q0 + q1
-                        acc2[c, b] = a2 + b2
+                        acc[c, i, b] = q0 + q1
+                        acc2[c, i, b] = a2 + b2
                 elif B == 1:
                     q0 = 0.0
                     q1 = 0.0
@@ -177,7 +176,7 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                         q1 += w[k + U1] * buf[c, offsets[k + U1] + up0]
                     if k + U2 < k1:
                         q2 += w[k + U2] * buf[c, offsets[k + U2] + up0]
-                    acc[c, 0] = (q0 + q1) + (q2 + q3)
+                    acc[c, i, 0] = (q0 + q1) + (q2 + q3)
                 else:
                     # blocks of 4 runs (B is a multiple of 4): 4 runs x 4 partial sums held in registers,
                     # each run summed in exactly the order of the single-run path above
@@ -185,23 +184,30 @@ $BATCH_GATHER
                 me = (i * L2 + p0) * B
                 for b in range(B):
                     if diffusive[b] != 0.0:
-                        acc[c, b] -= rowsum[i] * buf[c, me + b]
-            for b in range(B):
-                if status[b, 0] != 0:
-                    continue
-                if not uni:
+                        acc[c, i, b] -= rowsum[i] * buf[c, me + b]
+        # all coupling sums of this step are in acc: the updates below write ring slot p1, which no
+        # delayed read of this step touches (delays <= L - 2 steps). Then run by run, node by node,
+        # with the run's random stream in registers.
+        for b in range(B):
+            if status[b, 0] != 0:
+                continue
+            if uni[b]:
+                for k in range(NP):
+                    p[k] = P[b, 0, k]
+            r0 = rng[b, 0]
+            r1 = rng[b, 1]
+            r2 = rng[b, 2]
+            r3 = rng[b, 3]
+            for i in range(N):
+                if not uni[b]:
                     for k in range(NP):
                         p[k] = P[b, i, k]
                 for k in range(NS):
                     xi[k] = x[b, i, k]
-                r0 = rng[b, 0]
-                r1 = rng[b, 1]
-                r2 = rng[b, 2]
-                r3 = rng[b, 3]
                 for c in range(NCN):
-                    cpl[c] = acc[c, b]
+                    cpl[c] = acc[c, i, b]
                     if SQ:
-                        cpl[NCN + c] = acc2[c, b]
+                        cpl[NCN + c] = acc2[c, i, b]
                 for m in range(NL):
                     cpl[NCT - NL + m] = buf[LOCAL_C[m], (loffsets[i, m] + up0) * uB + np.uint64(b)]
                 for k in range(NI):
@@ -231,10 +237,6 @@ $EULER_BODY
                         if so != 0.0:
                             z, r0, r1, r2, r3 = normal4(r0, r1, r2, r3)
                         ou[b, i, k] = ou[b, i, k] + (mean - ou[b, i, k]) * dt / to + so * sqrt_dt * z
-                rng[b, 0] = r0
-                rng[b, 1] = r1
-                rng[b, 2] = r2
-                rng[b, 3] = r3
                 bad = -1
                 for k in range(NS):
                     if not math.isfinite(xn[k]):
@@ -247,13 +249,17 @@ $EULER_BODY
                     status[b, 1] = i
                     status[b, 2] = step0 + s + 1
                     status[b, 3] = bad
-                    continue
+                    break
                 _coupled(xi, p, const, cv)
                 for c in range(NC):
                     buf[c, (i * L2 + p1) * B + b] = cv[c]
                     buf[c, (i * L2 + p1 + L) * B + b] = cv[c]
                 if bold_on:
                     bacc[b, i] += (_bold_input(xi, p, const, tmp) + bold_off) * bold_scale
+            rng[b, 0] = r0
+            rng[b, 1] = r1
+            rng[b, 2] = r2
+            rng[b, 3] = r3
         p0 = p1
         g1 = step0 + s + 1
         if n_rec > 0 and g1 % sample_every == 0:
@@ -263,9 +269,8 @@ $EULER_BODY
                     for i in range(N):
                         for k in range(NS):
                             xi[k] = x[b, i, k]
-                        if not uni:
-                            for k in range(NP):
-                                p[k] = P[b, i, k]
+                        for k in range(NP):
+                            p[k] = P[b, i, k]
                         _outputs(xi, p, const, y, tmp)
                         for o in range(n_rec):
                             samples[b, o, i, j] = y[rec_idx[o]]

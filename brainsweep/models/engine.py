@@ -151,7 +151,7 @@ def _batch_gather() -> str:
     for m in range(3):  # the remaining 0-3 connections of the row
         lines.append(ind + f"    if k{U[m]} < k1:")
         lines += connection(m, ind + "        ")
-    lines += [ind + f"    acc[c, b0 + {r}] = (q0{r} + q1{r}) + (q2{r} + q3{r})" for r in range(4)]
+    lines += [ind + f"    acc[c, i, b0 + {r}] = (q0{r} + q1{r}) + (q2{r} + q3{r})" for r in range(4)]
     return "\n".join(lines)
 
 
