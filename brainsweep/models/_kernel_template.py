@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 from brainsweep.models.noise import normal4
+from brainsweep.models._simd import gather4
 from brainsweep.models import bold as _bold
 from $RHS_MODULE import $RHS_NAME as _rhs_jit
 $EXTRA_IMPORTS
@@ -178,9 +179,14 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                         q2 += w[k + U2] * buf[c, offsets[k + U2] + up0]
                     acc[c, i, 0] = (q0 + q1) + (q2 + q3)
                 else:
-                    # blocks of 4 runs (B is a multiple of 4): 4 runs x 4 partial sums held in registers,
-                    # each run summed in exactly the order of the single-run path above
-$BATCH_GATHER
+                    # blocks of 4 runs (B is a multiple of 4), one 4-double vector load per connection,
+                    # each run summed in exactly the order of the single-run path above (see _simd.py)
+                    for b0 in range(0, B, 4):
+                        a0, a1, a2, a3 = gather4(buf, c, offsets, w, k0, k1, up0, uB, np.uint64(b0))
+                        acc[c, i, b0] = a0
+                        acc[c, i, b0 + 1] = a1
+                        acc[c, i, b0 + 2] = a2
+                        acc[c, i, b0 + 3] = a3
                 me = (i * L2 + p0) * B
                 for b in range(B):
                     if diffusive[b] != 0.0:

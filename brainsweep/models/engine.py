@@ -129,32 +129,6 @@ def _indent(lines) -> str:
     return "\n".join("    " + ln for ln in lines) if lines else "    pass"
 
 
-def _batch_gather() -> str:
-    """Kernel lines of the batched gather: for each block of 4 runs, 4 runs x 4 partial sums in
-    registers (q{m}{r}: partial m, run r); connection k0 + 4n + m goes to partial m, as in the
-    single-run path, so every run is summed in the same order as when it runs alone. Indices
-    are unsigned (see the kernel)."""
-    ind = " " * 20
-    U = ["", " + U1", " + U2", " + U3"]
-    lines = [ind + "for b0 in range(0, B, 4):", ind + "    ub0 = np.uint64(b0)"]
-    lines += [ind + "    " + " = ".join(f"q{m}{r}" for m in range(4)) + " = 0.0" for r in range(4)]
-    lines += [ind + "    k = k0", ind + "    while k + U3 < k1:"]
-
-    def connection(m, pad):
-        return [pad + f"bs = (offsets[k{U[m]}] + up0) * uB + ub0", pad + f"wk = w[k{U[m]}]"] + [
-            pad + f"q{m}{r} += wk * buf[c, bs{U[r]}]" for r in range(4)
-        ]
-
-    for m in range(4):
-        lines += connection(m, ind + "        ")
-    lines.append(ind + "        k += U4")
-    for m in range(3):  # the remaining 0-3 connections of the row
-        lines.append(ind + f"    if k{U[m]} < k1:")
-        lines += connection(m, ind + "        ")
-    lines += [ind + f"    acc[c, i, b0 + {r}] = (q0{r} + q1{r}) + (q2{r} + q3{r})" for r in range(4)]
-    return "\n".join(lines)
-
-
 def _generate(cls) -> tuple[str, str]:
     """(module source, file stem) of the kernel of model class ``cls``."""
     name = cls.name
@@ -247,14 +221,13 @@ def _generate(cls) -> tuple[str, str]:
         OUTPUT_BODY=_indent(out_body),
         BOLD_BODY=_indent(bold_body),
         HEUN_BODY="\n".join(heun_lines),
-        BATCH_GATHER=_batch_gather(),
         EULER_BODY="\n".join(euler_lines),
         SOURCE_HASH="",
     )
     from string import Template
 
     src_parts = [TEMPLATE]
-    for m in sorted(funcs | {"brainsweep.models.noise", "brainsweep.models.bold"}):
+    for m in sorted(funcs | {"brainsweep.models.noise", "brainsweep.models.bold", "brainsweep.models._simd"}):
         mod = sys.modules.get(m) or importlib.import_module(m)
         src_parts.append(inspect.getsource(mod))
     body = Template(TEMPLATE).substitute(subs)
