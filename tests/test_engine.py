@@ -350,3 +350,11 @@ def test_float32_outputs_are_the_rounded_float64_outputs():
     assert o32["x"].dtype == np.float32 and np.array_equal(o32["x"], o64["x"].astype(np.float32))
     with pytest.raises(ValueError, match="output_dtype"):
         m.run(duration=10, output_dtype=np.int64)
+
+
+def test_integrator_outside_the_models_schemes_is_refused():
+    class EulerOnlyHopf(HopfModel):
+        integrators = ("euler",)
+
+    with pytest.raises(ValueError, match="integrator must be one of 'euler' for EulerOnlyHopf, got 'heun'"):
+        EulerOnlyHopf().run(duration=10.0, integrator="heun")

