@@ -180,6 +180,8 @@ def main() -> None:
     ap.add_argument("--neurolib-python", default=os.environ.get("NEUROLIB_PYTHON", "/tmp/ref-neurolib/bin/python"))
     ap.add_argument("--worker", nargs=5, metavar=("SIDE", "MODEL", "MODE", "DURATION", "CMAT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {args.repeat}")
     entries = {e["name"]: e for e in MODELS}
     if args.worker:
         side, name, mode, dur, cmat = args.worker

@@ -38,3 +38,36 @@ def test_gather4_is_the_single_run_sum_lane_by_lane(n_conn):
         for r in range(4):  # and it is the sum: error within rounding of the terms' magnitudes
             terms = np.array([w[k] * buf[c, (int(offsets[k]) + up0) * B + b0 + r] for k in range(k0, k1)])
             assert abs(got[r] - terms.sum()) <= 1e-14 * np.abs(terms).sum()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(buf=lambda b: np.asfortranarray(b)), "buf must be a 2-D C-contiguous float64 array"),
+    (dict(buf=lambda b: b.astype(np.float32)), "buf must be a 2-D C-contiguous float64 array"),
+    (dict(offsets=lambda o: o.astype(np.int64)), "offsets must be a 1-D contiguous uint64 array"),
+    (dict(w=lambda w: w[::2]), "w must be a 1-D contiguous float64 array"),
+])
+def test_gather4_refuses_other_layouts_and_types(change, message):
+    from numba.core.errors import TypingError
+
+    buf, offsets, w = np.zeros((2, 64)), np.zeros(4, dtype=np.uint64), np.ones(8)
+    args = dict(buf=buf, offsets=offsets, w=w)
+    for name, f in change.items():
+        args[name] = f(args[name])
+
+    @njit
+    def call(buf, offsets, w):
+        return gather4(buf, 0, offsets, w, np.uint64(0), np.uint64(4), np.uint64(0), np.uint64(4), np.uint64(0))
+
+    with pytest.raises(TypingError, match=message):
+        call(args["buf"], args["offsets"], args["w"])
+
+
+def test_gather4_refuses_signed_indices():
+    from numba.core.errors import TypingError
+
+    @njit
+    def call(buf, offsets, w):
+        return gather4(buf, 0, offsets, w, 0, np.uint64(4), np.uint64(0), np.uint64(4), np.uint64(0))
+
+    with pytest.raises(TypingError, match="k0 must be uint64, got int64"):
+        call(np.zeros((2, 64)), np.zeros(4, dtype=np.uint64), np.ones(8))

