@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 from brainsweep.models.noise import normal4
-from brainsweep.models._simd import gather4
+from brainsweep.models._simd import gather4, gather8, stack_zeros
 from brainsweep.models import bold as _bold
 from $RHS_MODULE import $RHS_NAME as _rhs_jit
 $EXTRA_IMPORTS
@@ -43,6 +43,12 @@ SIGMA_WHITE = $SIGMA_WHITE
 NOISY = $NOISY    # per input channel: receives OU / white noise
 OU_MEAN = $OU_MEAN
 LOCAL_C = $LOCAL_C
+NP = $NP          # parameters per node
+# lengths of the per-node scratch arrays (at least 1)
+NC1 = max(NC, 1)
+NCT1 = max(NCT, 1)
+NI1 = max(NI, 1)
+NOUT1 = max(NOUT, 1)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -95,19 +101,18 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
     # coupling sums of every node for the current step: (quantity, node, run)
     acc = np.zeros((max(NC, 1), N, B))
     acc2 = np.zeros((max(NC, 1), N, B))
-    cpl = np.zeros(max(NCT, 1))
-    inp = np.zeros(max(NI, 1))
-    dx = np.zeros(NS)
-    dx2 = np.zeros(NS)
-    xp = np.zeros(NS)
-    xn = np.zeros(NS)
-    cv = np.zeros(max(NC, 1))
-    y = np.zeros(max(NOUT, 1))
-    tmp = np.zeros(NDER)
-    NP = P.shape[2]
+    cpl = stack_zeros(NCT1)
+    inp = stack_zeros(NI1)
+    dx = stack_zeros(NS)
+    dx2 = stack_zeros(NS)
+    xp = stack_zeros(NS)
+    xn = stack_zeros(NS)
+    cv = stack_zeros(NC1)
+    y = stack_zeros(NOUT1)
+    tmp = stack_zeros(NDER)
     # per-node working copies: avoids creating array views (and their reference counting) in the hot loop
-    xi = np.zeros(NS)
-    p = np.zeros(NP)
+    xi = stack_zeros(NS)
+    p = stack_zeros(NP)
     n_rec = rec_idx.shape[0]
     # runs whose nodes share all parameter values copy them once per step, not per node
     uni = np.ones(B, dtype=np.bool_)
@@ -179,9 +184,16 @@ def _run_group(n_steps, step0, dt, heun, x, buf, pos, ou, rng, P, const,
                         q2 += w[k + U2] * buf[c, offsets[k + U2] + up0]
                     acc[c, i, 0] = (q0 + q1) + (q2 + q3)
                 else:
-                    # blocks of 4 runs (B is a multiple of 4), one 4-double vector load per connection,
-                    # each run summed in exactly the order of the single-run path above (see _simd.py)
-                    for b0 in range(0, B, 4):
+                    # blocks of 8 (then 4) runs (B is a multiple of 4), one 4-double vector load per
+                    # connection and 4 runs, each run summed in exactly the order of the single-run
+                    # path above (see _simd.py)
+                    b0 = 0
+                    while b0 + 8 <= B:  # 8 runs per pass: offsets and weights read once for 2 vectors
+                        a = gather8(buf, c, offsets, w, k0, k1, up0, uB, np.uint64(b0))
+                        for r in range(8):
+                            acc[c, i, b0 + r] = a[r]
+                        b0 += 8
+                    if b0 < B:
                         a0, a1, a2, a3 = gather4(buf, c, offsets, w, k0, k1, up0, uB, np.uint64(b0))
                         acc[c, i, b0] = a0
                         acc[c, i, b0 + 1] = a1

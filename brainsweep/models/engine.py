@@ -211,6 +211,7 @@ def _generate(cls) -> tuple[str, str]:
         NOUT=len(spec["output_names"]),
         NL=nl,
         NDER=max(len(derived), 1),
+        NP=len(spec["param_names"]),
         SQ=bool(cls.coupling_squared),
         SIGMA_OU=idx("sigma_ou") if has_ou else -1,
         TAU_OU=idx("tau_ou") if has_ou else -1,
