@@ -306,22 +306,25 @@ def test_kernel_compiled_once_and_loaded_from_cache_in_new_process():
     m = HopfModel()
     m.run(duration=10)
     kern = get_kernel(HopfModel)
-    n_sigs = len(kern._run_group.signatures)
+    n_sigs = len(kern._run_group_euler.signatures)
     m.run(duration=20, dt=0.05, bold=True, tr=10, sampling_dt=1.0)
-    m.run(duration=20, integrator="heun", stimulus={"x": StepStimulus(0.1)})
-    assert len(kern._run_group.signatures) == n_sigs == 1  # no recompilation for other settings
+    m.run(duration=20, stimulus={"x": StepStimulus(0.1)})
+    assert len(kern._run_group_euler.signatures) == n_sigs == 1  # no recompilation for other settings
+    m.run(duration=20, integrator="heun")  # the other scheme has its own function, compiled on first use
+    assert len(kern._run_group_heun.signatures) == 1 and len(kern._run_group_euler.signatures) == 1
     code = textwrap.dedent("""
         from brainsweep.models import HopfModel
         from brainsweep.models.engine import get_kernel
         HopfModel().run(duration=10)
         HopfModel().run_batch([{}, {}, {}], duration=10)
+        HopfModel().run(duration=10, integrator="heun")
         k = get_kernel(HopfModel)
-        for f in (k._run_group, k.simulate):
+        for f in (k._run_group_euler, k.simulate_euler, k._run_group_heun):
             print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    counts = [tuple(map(int, line.split())) for line in res.stdout.strip().splitlines()[-2:]]
-    assert counts == [(1, 0), (1, 0)], res.stdout + res.stderr
+    counts = [tuple(map(int, line.split())) for line in res.stdout.strip().splitlines()[-3:]]
+    assert counts == [(1, 0), (1, 0), (1, 0)], res.stdout + res.stderr
 
 
 def test_serial_switch_gives_identical_batches():

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._kernel_template import TEMPLATE
+from ._kernel_template import SCHEME_TEMPLATE, TEMPLATE
 from .noise import draw_seed, seed_state
 
 __all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel"]
@@ -169,7 +169,7 @@ def _generate(cls) -> tuple[str, str]:
     else:
         bold_body = ["return 0.0"]
     # state update written out in the kernel (no helper call: see noise.py on reference counts)
-    pad = " " * 20
+    pad = " " * 16
     heun_lines, euler_lines = [], []
     for k, s in enumerate(spec["state_names"]):
         predictor = f"dx[{k}]" if s in cls.algebraic_vars else f"xi[{k}] + dt * dx[{k}]"
@@ -182,8 +182,6 @@ def _generate(cls) -> tuple[str, str]:
         else:
             heun_lines.append(f"{pad}xn[{k}] = xi[{k}] + 0.5 * dt * (dx[{k}] + dx2[{k}])")
             euler_lines.append(f"{pad}xn[{k}] = xi[{k}] + dt * dx[{k}]")
-    if "heun" not in cls.integrators:  # never taken (refused in simulate): no second inlined rhs to compile
-        heun_lines = list(euler_lines)
     pidx = spec["param_index"]
 
     def idx(pname):
@@ -223,13 +221,17 @@ def _generate(cls) -> tuple[str, str]:
         COUPLED_BODY=_indent(coupled_body),
         OUTPUT_BODY=_indent(out_body),
         BOLD_BODY=_indent(bold_body),
-        HEUN_BODY="\n".join(heun_lines),
-        EULER_BODY="\n".join(euler_lines),
         SOURCE_HASH="",
     )
     from string import Template
 
-    src_parts = [TEMPLATE]
+    updates = {"euler": euler_lines, "heun": heun_lines}
+    subs["SCHEME_FUNCTIONS"] = "\n\n".join(
+        Template(SCHEME_TEMPLATE).substitute(subs, SCHEME=scheme, UPDATE_BODY="\n".join(updates[scheme]))
+        for scheme in cls.integrators
+    )
+
+    src_parts = [TEMPLATE, SCHEME_TEMPLATE]
     for m in sorted(funcs | {"brainsweep.models.noise", "brainsweep.models.bold", "brainsweep.models._simd"}):
         mod = sys.modules.get(m) or importlib.import_module(m)
         src_parts.append(inspect.getsource(mod))
@@ -469,6 +471,8 @@ def simulate_runs(
     if stim:
         chunk = max(sample_every, int(chunk_ms / dt) // sample_every * sample_every)
     empty_stim = np.zeros((1, N, 0))
+    run_group = getattr(kern, f"_run_group_{integrator}")
+    simulate = getattr(kern, f"simulate_{integrator}")
     step0 = 0
     while step0 < n_steps:
         n = min(chunk, n_steps - step0)
@@ -479,7 +483,7 @@ def simulate_runs(
                 S[s_i] = _stim_block(obj, t, N, ch, step0)
         else:
             S = empty_stim
-        args = (n, step0, float(dt), integrator == "heun", X, BUF, POS, OU, RNG, PG, const,
+        args = (n, step0, float(dt), X, BUF, POS, OU, RNG, PG, const,
                 indptr, OFFG, w, w2, LOFFG, DIFFG, rowsum,
                 S, stim_chan, sample_every, rec_idx, SAMPLES,
                 bool(bold), bold_every, tr_every, bold_every * dt * 1e-3, float(cls.bold_offset),
@@ -487,9 +491,9 @@ def simulate_runs(
         if G == 1 or not _PARALLEL:  # same group function, no parallel region
             for g in range(G):
                 if not STATUS[g, :, 0].all():
-                    kern._run_group(*(a[g] if k in _GROUP_ARGS else a for k, a in enumerate(args)))
+                    run_group(*(a[g] if k in _GROUP_ARGS else a for k, a in enumerate(args)))
         else:
-            kern.simulate(*args)
+            simulate(*args)
         step0 += n
         if STATUS[:, :, 0].all():
             break
@@ -522,7 +526,7 @@ def simulate_runs(
 
 
 # positions of the per-group arrays (leading group axis) in the kernel argument list
-_GROUP_ARGS = frozenset({4, 5, 6, 7, 8, 9, 12, 15, 16, 22, 29, 30, 31, 32})
+_GROUP_ARGS = frozenset({3, 4, 5, 6, 7, 8, 11, 14, 15, 21, 28, 29, 30, 31})
 
 
 def _group_slots(offsets: np.ndarray, loffsets: np.ndarray, n_threads: int | None) -> np.ndarray:
