@@ -35,9 +35,11 @@ twice in a row (slot q at q and q + L) so that the delayed read is one offset lo
 wrap-around branch: value d steps back from position p0 = ring[j*2L + L + p0 - d].
 
 Integration: Euler-Maruyama or Heun (same coupling and noise in both Heun stages,
-computed once per step from the history, as TVB's Heun does). Runs of a batch are
-integrated in one parallel numba call (``prange`` over runs); each run has its
-own random stream, so a batch gives exactly the per-run results.
+computed once per step from the history, as TVB's Heun does); the kernel module has one
+function per scheme the model allows (``simulate_euler``, ``simulate_heun``), each compiled
+on its first use. Runs of a batch are integrated in one parallel numba call (``prange`` over
+groups of runs that share delays); each run has its own random stream, so a batch gives
+exactly the per-run results.
 
 Time line: the state at step g is at t = g*dt; outputs are sampled at
 t = k*sampling_dt (k = 1..), BOLD at t = k*TR. Inputs (stimulus) applied during
