@@ -71,7 +71,7 @@ def init_buffer(X, BUF, P, const):
     """Fill every run's ring buffer with the coupled quantities of its initial state."""
     G, B, N = X.shape[0], X.shape[1], X.shape[2]
     L2 = BUF.shape[2] // (N * B)
-    cv = np.zeros(max(NC, 1))
+    cv = np.zeros(NC1)
     for g in range(G):
         for b in range(B):
             for i in range(N):
@@ -106,8 +106,8 @@ def _run_group_$SCHEME(n_steps, step0, dt, x, buf, pos, ou, rng, P, const,
     L = L2 // 2
     sqrt_dt = math.sqrt(dt)
     # coupling sums of every node for the current step: (quantity, node, run)
-    acc = np.zeros((max(NC, 1), N, B))
-    acc2 = np.zeros((max(NC, 1), N, B))
+    acc = np.zeros((NC1, N, B))
+    acc2 = np.zeros((NC1, N, B))
     # per-node scratch on the stack: LLVM keeps it in registers; heap arrays (np.zeros) may alias
     # x, buf, ou ... and were reloaded after every store to those (Wilson-Cowan batch -18 %)
     cpl = stack_zeros(NCT1)
@@ -203,11 +203,9 @@ def _run_group_$SCHEME(n_steps, step0, dt, x, buf, pos, ou, rng, P, const,
                             acc[c, i, b0 + r] = a[r]
                         b0 += 8
                     if b0 < B:
-                        a0, a1, a2, a3 = gather4(buf, c, offsets, w, k0, k1, up0, uB, np.uint64(b0))
-                        acc[c, i, b0] = a0
-                        acc[c, i, b0 + 1] = a1
-                        acc[c, i, b0 + 2] = a2
-                        acc[c, i, b0 + 3] = a3
+                        a = gather4(buf, c, offsets, w, k0, k1, up0, uB, np.uint64(b0))
+                        for r in range(4):
+                            acc[c, i, b0 + r] = a[r]
                 me = (i * L2 + p0) * B
                 for b in range(B):
                     if diffusive[b] != 0.0:
