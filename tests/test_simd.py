@@ -111,3 +111,14 @@ def test_stack_zeros_refuses_a_length_known_only_at_run_time():
 
     with pytest.raises(TypingError, match="n must be a positive integer literal, got int64"):
         call(3)
+
+
+def test_stack_zeros_refuses_an_empty_array():
+    from numba.core.errors import TypingError
+
+    @njit
+    def call():
+        return stack_zeros(0).shape[0]
+
+    with pytest.raises(TypingError, match=r"n must be a positive integer literal, got Literal\[int\]\(0\)"):
+        call()
