@@ -93,13 +93,10 @@ def _best_key(res):
 
 
 def _minimize(res, key) -> bool:
-    """Direction of a score: the strategy's weight if it is an objective; else only FC fits
-    (correlations) are better when higher."""
-    objectives = list(res.strategy.get("objectives") or [])
-    weights = list(res.strategy.get("weights") or [])
-    if key in objectives and len(weights) == len(objectives):
-        return weights[objectives.index(key)] < 0
-    return not key.endswith("fc_fit")
+    """Direction of a score: the strategy's weight (see ``plots_optim.score_weight``), else
+    the score's declared direction."""
+    from .explorer.plots_optim import score_weight
+    return score_weight(res.strategy, res.scores, key)[1] < 0
 
 
 # -- info -----------------------------------------------------------------------------------
@@ -174,25 +171,61 @@ def _fixed(pairs, res) -> dict:
     return out
 
 
-def cmd_plot(args) -> int:
-    from .explorer import load
-    res = load(_existing(args.file))
+#: the options each plot kind uses; any other given option is refused, not silently ignored
+_PLOT_OPTIONS = {"grid": ("x", "y", "z", "fixed", "agg"), "sweep": ("x", "z", "fixed", "agg"),
+                 "fitness": ("z",), "population": ("x", "y", "generation"), "convergence": ("z",)}
+
+
+def _check_plot_options(args, res) -> None:
+    """Refuse options the plot kind would ignore and combinations that cannot make sense."""
     kind = args.kind
     need = {"grid": ("x", "y", "z"), "sweep": ("x", "z"), "population": ("x", "y")}.get(kind, ())
     missing = [f"--{n}" for n in need if getattr(args, n) is None]
     if missing:
         raise UserError(f"plot --kind {kind} needs {' '.join(missing)}")
-    fixed = _fixed(args.fixed, res)
+    unused = [f"--{n}" for n in ("x", "y", "z", "fixed", "agg", "generation")
+              if getattr(args, n) is not None and n not in _PLOT_OPTIONS[kind]]
+    if unused:
+        raise UserError(f"plot --kind {kind} does not use {', '.join(unused)} "
+                        f"(it uses {', '.join('--' + n for n in _PLOT_OPTIONS[kind])})")
+    if kind in ("grid", "population") and args.x == args.y:
+        raise UserError(f"plot --kind {kind}: --x and --y are both {args.x!r}; choose two different parameters")
+    for axis in ("x", "y"):
+        name = getattr(args, axis)
+        if name is not None and axis in _PLOT_OPTIONS[kind] and name not in res.params:
+            raise UserError(f"--{axis} {name}: not an explored parameter ({', '.join(res.params)})")
+    on_axes = [pair.split("=", 1)[0] for pair in args.fixed or [] if pair.split("=", 1)[0] in (args.x, args.y)]
+    if on_axes:
+        raise UserError(f"--fixed {', '.join(on_axes)}: that parameter is on an axis; it cannot also be held fixed")
+    if args.z is not None and args.z not in res.scores + ["runtime"]:
+        raise UserError(f"--z {args.z}: not a score of the study ({', '.join(res.scores + ['runtime'])})")
+    if kind in ("fitness", "population") and "generation" not in res.df.columns and (
+            kind == "population" or "iteration" not in res.df.columns):
+        raise UserError(f"plot --kind {kind}: this is a {res.strategy.get('name', '?')} study without generations "
+                        f"(use --kind {'grid or sweep' if res.strategy.get('name') == 'grid' else 'convergence'})")
+
+
+def cmd_plot(args) -> int:
+    from .explorer import load
+    from .explorer.plots import grid_heatmap, parameter_units, sweep_line
+    from .explorer.plots_optim import plot_convergence, plot_fitness, plot_population, score_weight
+    res = load(_existing(args.file))
+    kind = args.kind
+    _check_plot_options(args, res)
+    fixed = _fixed(args.fixed, res) or None
+    units = parameter_units(res.fingerprint.get("evaluate"))
+    agg = args.agg or "mean"
     if kind == "grid":
-        fig = res.plot_grid(args.x, args.y, args.z, fixed=fixed or None, agg=args.agg)
+        fig = grid_heatmap(res.df, args.x, args.y, args.z, fixed=fixed, agg=agg, params=res.params, units=units)
     elif kind == "sweep":
-        fig = res.plot_sweep(args.x, args.z, fixed=fixed or None)
-    elif kind == "fitness":
-        fig = res.plot_fitness(args.z)
+        fig = sweep_line(res.df, args.x, args.z, fixed=fixed, agg=agg, params=res.params, units=units)
     elif kind == "population":
-        fig = res.plot_population(args.x, args.y, generation=args.generation)
+        generation = -1 if args.generation is None else args.generation
+        fig = plot_population(res.df, args.x, args.y, generation=generation, units=units)
     else:
-        fig = res.plot_convergence(args.z)
+        objective, weight = score_weight(res.strategy, res.scores, args.z)
+        fig = plot_fitness(res.df, objective, (weight,)) if kind == "fitness" else \
+            plot_convergence(res.df, objective, minimize=weight < 0)
     out = args.output or f"{Path(args.file).stem}_{kind}.png"
     fig.savefig(out, dpi=args.dpi)
     print(f"wrote {out}")
@@ -413,9 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--y", help="parameter on the y axis (grid, population)")
     s.add_argument("--z", help="score to plot (grid, sweep; the objective for fitness/convergence)")
     s.add_argument("--fixed", nargs="*", metavar="NAME=VALUE", help="hold other explored parameters at these values")
-    s.add_argument("--agg", default="mean", choices=("mean", "min", "max", "median"),
-                   help="how to aggregate over parameters that are neither plotted nor fixed")
-    s.add_argument("--generation", type=int, default=-1, help="population: which generation (default last)")
+    s.add_argument("--agg", choices=("mean", "min", "max", "median"),
+                   help="grid, sweep: how to aggregate over parameters that are neither plotted nor fixed "
+                   "(default mean)")
+    s.add_argument("--generation", type=int, help="population: which generation (default -1, the last)")
     s.add_argument("-o", "--output", help="image file (default <file>_<kind>.png)")
     s.add_argument("--dpi", type=int, default=100)
     s.set_defaults(func=cmd_plot)

@@ -5,7 +5,37 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["grid_heatmap", "sweep_line", "figure"]
+__all__ = ["grid_heatmap", "sweep_line", "figure", "axis_label", "parameter_units", "SCORE_UNITS"]
+
+#: units of brainsweep's own scores (matched by the end of a score's name, so prefixed scores
+#: such as ``bold_peak_frequency`` get theirs too); the other scores are dimensionless.
+SCORE_UNITS = {"peak_frequency_error": "Hz", "peak_frequency": "Hz", "runtime": "s",
+               "fc_fit": "correlation", "fcd_ks": "KS distance"}
+
+
+def axis_label(name: str, units: dict | None = None) -> str:
+    """``name (unit)``: the unit from ``units`` (parameter units) or :data:`SCORE_UNITS`;
+    the bare name for dimensionless quantities (unit ``"1"`` or ``""``)."""
+    unit = (units or {}).get(name)
+    if unit is None:
+        unit = next((u for s, u in SCORE_UNITS.items() if name == s or name.endswith("_" + s)), "")
+    return f"{name} ({unit})" if unit not in ("", "1") else name
+
+
+def parameter_units(evaluate: str | None) -> dict:
+    """Units of a brainsweep model's parameters, from a study's evaluator identity
+    (``"brainsweep.models.hopf.HopfModel[...]#..."``); ``{}`` for anything else. Only
+    brainsweep's own model modules are imported, never a module named by the file."""
+    import importlib
+    qualname = str(evaluate or "").split("[", 1)[0]
+    module, _, cls_name = qualname.rpartition(".")
+    if not module.startswith("brainsweep.models") or not cls_name.isidentifier():
+        return {}
+    try:
+        cls = getattr(importlib.import_module(module), cls_name)
+        return {p.name: p.unit for p in cls.parameters}
+    except (ImportError, AttributeError, TypeError):
+        return {}
 
 
 def figure(ax=None, figsize=(5.5, 4.5)):
@@ -24,6 +54,9 @@ def _slice(df: pd.DataFrame, keep: list[str], z: str, fixed: dict | None, params
             raise KeyError(f"no column {name!r} in the study (columns: {list(df.columns)})")
     data = df[df["status"] == "ok"]
     fixed = dict(fixed or {})
+    on_axes = [name for name in fixed if name in keep]
+    if on_axes:
+        raise ValueError(f"fixed: {', '.join(on_axes)} cannot be held fixed and plotted on an axis at once")
     for name, value in fixed.items():
         if name not in params:
             raise KeyError(f"fixed: {name!r} is not an explored parameter ({params})")
@@ -42,11 +75,11 @@ def _slice(df: pd.DataFrame, keep: list[str], z: str, fixed: dict | None, params
     return table, others
 
 
-def grid_heatmap(df, x, y, z, *, fixed=None, agg="mean", ax=None, params=None, cmap="viridis"):
+def grid_heatmap(df, x, y, z, *, fixed=None, agg="mean", ax=None, params=None, cmap="viridis", units=None):
     """Heatmap of score ``z`` over grid parameters ``x`` (columns) and ``y`` (rows).
 
     Other explored parameters are held at ``fixed`` values, or aggregated with
-    ``agg`` (named in the title) when not fixed.
+    ``agg`` (named in the title) when not fixed. ``units``: {parameter: unit} for the axes.
     """
     params = params or [c for c in (x, y)]
     table, others = _slice(df, [x, y], z, fixed, params, agg)
@@ -54,9 +87,9 @@ def grid_heatmap(df, x, y, z, *, fixed=None, agg="mean", ax=None, params=None, c
     fig, ax = figure(ax)
     xs, ys = grid.columns.to_numpy(), grid.index.to_numpy()
     mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid.to_numpy(dtype=float), cmap=cmap, shading="flat")
-    fig.colorbar(mesh, ax=ax, label=z)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    fig.colorbar(mesh, ax=ax, label=axis_label(z, units))
+    ax.set_xlabel(axis_label(x, units))
+    ax.set_ylabel(axis_label(y, units))
     title = z
     if fixed:
         title += " at " + ", ".join(f"{k}={v}" for k, v in fixed.items())
@@ -66,14 +99,15 @@ def grid_heatmap(df, x, y, z, *, fixed=None, agg="mean", ax=None, params=None, c
     return fig
 
 
-def sweep_line(df, x, z, *, fixed=None, agg="mean", ax=None, params=None):
-    """Score ``z`` over one parameter ``x`` (others fixed or aggregated)."""
+def sweep_line(df, x, z, *, fixed=None, agg="mean", ax=None, params=None, units=None):
+    """Score ``z`` over one parameter ``x`` (others fixed or aggregated); ``units``:
+    {parameter: unit} for the x axis."""
     params = params or [x]
     table, others = _slice(df, [x], z, fixed, params, agg)
     fig, ax = figure(ax)
     ax.plot(table.index.to_numpy(), table.to_numpy(dtype=float), "o-")
-    ax.set_xlabel(x)
-    ax.set_ylabel(z if not others else f"{z} ({agg} over {', '.join(others)})")
+    ax.set_xlabel(axis_label(x, units))
+    ax.set_ylabel(axis_label(z, units) + (f", {agg} over {', '.join(others)}" if others else ""))
     return fig
 
 

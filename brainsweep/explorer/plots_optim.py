@@ -13,10 +13,44 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .plots import figure
+from .plots import axis_label, figure
 
 __all__ = ["plot_fitness", "plot_population", "plot_convergence", "plot_partial_dependence",
-           "pareto_front", "plot_pareto", "generation_stats"]
+           "pareto_front", "plot_pareto", "generation_stats", "score_weight", "DECLARED_DIRECTIONS"]
+
+#: scores whose own definition says which way is better (+1 higher, -1 lower), matched by the
+#: end of the name (``bold_fc_fit`` too); other scores without a strategy weight are minimised.
+DECLARED_DIRECTIONS = {"fc_fit": 1.0, "fcd_ks": -1.0, "peak_frequency_error": -1.0, "spectral_loss": -1.0,
+                       "dipole_rmse": -1.0, "dipole_corr_loss": -1.0}
+
+
+def score_weight(strategy: dict, scores: Sequence[str], objective: str | None = None) -> tuple[str, float]:
+    """``(objective, weight)`` of a stored study: weight > 0 when higher is better.
+
+    ``strategy`` is the study's strategy config (``Results.strategy``), ``scores`` its score
+    names. The direction comes from the strategy's weight of that objective (``Evolution
+    (weights=...)``, ``BayesOpt(minimize=...)``; also when the strategy adopted the study's
+    only score as its objective), else from the score's declared direction
+    (:data:`DECLARED_DIRECTIONS`), else smaller is better. ``objective=None`` picks the
+    strategy's first objective, or the only score.
+    """
+    objectives = list(strategy.get("objectives") or [])
+    weights = [float(w) for w in (strategy.get("weights") or [])]
+    scores = list(scores)
+    adopted = not objectives and len(weights) == 1 and len(scores) == 1  # objectives=None, one score
+    if objective is None:
+        if objectives:
+            objective = objectives[0]
+        elif len(scores) == 1:
+            objective = scores[0]
+        else:
+            raise ValueError(f"name the objective (scores: {scores})")
+    if objective in objectives and len(weights) == len(objectives):
+        return objective, weights[objectives.index(objective)]
+    if adopted and objective == scores[0]:
+        return objective, weights[0]
+    declared = [w for s, w in DECLARED_DIRECTIONS.items() if objective == s or objective.endswith("_" + s)]
+    return objective, (declared[0] if declared else -1.0)
 
 
 def _column(df: pd.DataFrame, name: str, what: str) -> pd.Series:
@@ -83,8 +117,12 @@ def generation_stats(df: pd.DataFrame, objective: str, weight: float = -1.0) -> 
 
 def plot_fitness(df: pd.DataFrame, objective: str | Sequence[str], weights=(-1.0,), ax=None):
     """Objective over generations: best of each generation, best so far, mean, and the
-    10-90 % spread (shaded) of the ok runs. Several objectives give one panel each."""
+    10-90 % spread (shaded) of the ok runs. Several objectives give one panel each.
+    A negative weight minimises (best = lowest), a positive one maximises (best = highest)."""
     objectives, weights = _as_list(objective, weights)
+    if not {"generation", "iteration"} & set(df.columns):
+        raise ValueError("plot_fitness: the runs table has no generation (or iteration) column; fitness over "
+                         "generations needs an optimisation study (Evolution, BayesOpt), not a grid")
     if ax is not None and len(objectives) > 1:
         raise ValueError("plot_fitness: ax= draws one objective; pass a single objective name")
     if ax is None:
@@ -103,7 +141,7 @@ def plot_fitness(df: pd.DataFrame, objective: str | Sequence[str], weights=(-1.0
         a.plot(g, st["best"], "o-", color="C1", ms=3, label="best of generation")
         a.plot(g, st["best_so_far"], "--", color="k", lw=1, label="best so far")
         a.set_xlabel(st.index.name)
-        a.set_ylabel(f"{name} ({'minimised' if w < 0 else 'maximised'})")
+        a.set_ylabel(f"{axis_label(name)}, {'minimised' if w < 0 else 'maximised'}")
         a.legend(fontsize="small")
     return fig
 
@@ -123,10 +161,12 @@ def _pick_generation(df: pd.DataFrame, generation: int) -> tuple[str, int]:
 
 
 def plot_population(df: pd.DataFrame, x: str, y: str, generation: int = -1, color: str | None = None,
-                    ax=None):
+                    ax=None, units: dict | None = None):
     """Scatter of parameters ``x`` and ``y`` of one generation (``-1``: the last), over
     the earlier generations in grey; coloured by the score ``color`` if given; failed
-    runs as red crosses."""
+    runs as red crosses. ``units``: {parameter: unit} for the axes."""
+    if x == y:
+        raise ValueError(f"plot_population: x and y are both {x!r}; choose two different parameters")
     xs, ys = _column(df, x, "x"), _column(df, y, "y")
     gen_col, g = _pick_generation(df, generation)
     gens = pd.to_numeric(df[gen_col], errors="coerce").to_numpy()
@@ -138,14 +178,14 @@ def plot_population(df: pd.DataFrame, x: str, y: str, generation: int = -1, colo
     if color is not None:
         c = pd.to_numeric(_column(df, color, "color"), errors="coerce").to_numpy()[ok]
         sc = ax.scatter(xs[ok], ys[ok], s=18, c=c, cmap="viridis", label=f"{gen_col} {g}")
-        fig.colorbar(sc, ax=ax, label=color)
+        fig.colorbar(sc, ax=ax, label=axis_label(color))
     else:
         ax.scatter(xs[ok], ys[ok], s=18, color="C0", label=f"{gen_col} {g}")
     bad = now & ~ok
     if bad.any():
         ax.scatter(xs[bad], ys[bad], marker="x", color="C3", s=25, label="failed")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(axis_label(x, units))
+    ax.set_ylabel(axis_label(y, units))
     ax.legend(fontsize="small")
     return fig
 
@@ -153,7 +193,8 @@ def plot_population(df: pd.DataFrame, x: str, y: str, generation: int = -1, colo
 def plot_convergence(df: pd.DataFrame, objective: str, minimize: bool = True, ax=None, log=None):
     """Best objective found so far against the number of evaluations (run order), with
     every ok evaluation as a dot and failed ones as red ticks; ``log`` y-axis by default
-    when all values are positive and span more than two decades."""
+    when all values are positive and span more than two decades. ``minimize=False``
+    follows the highest value ("max so far")."""
     vals = pd.to_numeric(_column(df, objective, "objective"), errors="coerce").astype(float)
     vals = vals.sort_index()
     ok = np.isfinite(vals.to_numpy())
@@ -178,7 +219,7 @@ def plot_convergence(df: pd.DataFrame, objective: str, minimize: bool = True, ax
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel(f"{objective} ({'min' if minimize else 'max'} so far)")
+    ax.set_ylabel(f"{axis_label(objective)}, {'min' if minimize else 'max'} so far")
     ax.legend(fontsize="small")
     return fig
 
@@ -223,8 +264,8 @@ def plot_pareto(df: pd.DataFrame, objectives: Sequence[str], weights: Sequence[f
     a, b = objectives[:2]
     ax.scatter(ok[a], ok[b], s=6, color="0.75", label="ok runs")
     ax.plot(front[a], front[b], "o-", color="C3", ms=4, label=f"Pareto front ({len(front)})")
-    ax.set_xlabel(a)
-    ax.set_ylabel(b)
+    ax.set_xlabel(f"{axis_label(a)}, {'minimised' if weights[0] < 0 else 'maximised'}")
+    ax.set_ylabel(f"{axis_label(b)}, {'minimised' if weights[1] < 0 else 'maximised'}")
     ax.legend(fontsize="small")
     return fig
 
@@ -233,19 +274,19 @@ def plot_partial_dependence(source, space, objective: str | None = None, minimiz
                             n_points: int = 40, n_samples: int = 250):
     """skopt's partial dependence plot (``skopt.plots.plot_objective``) of the surrogate.
 
-    ``source`` is a :class:`BayesOpt` state (``Results.strategy_state``: its last fitted
-    model is used as is) or the runs DataFrame (a Gaussian process is fitted to the ok
-    runs' ``objective``). ``space`` is the study's :class:`ParameterSpace`.
+    ``source`` is a :class:`BayesOpt` state (plain data, ``Results.strategy_state``: its
+    surrogate is refitted to the told points with the study's estimator) or the runs
+    DataFrame (a Gaussian process is fitted to the ok runs' ``objective``). ``space`` is the
+    study's :class:`ParameterSpace`. The objective axis shows the value the optimizer
+    minimised: ``-objective`` for a maximised one.
     """
-    import pickle
-
     from skopt.plots import plot_objective
     from skopt.utils import create_result
 
-    from .bayes import _quiet_single_thread, skopt_dimensions
+    from .bayes import _quiet_single_thread, optimizer_from_state, skopt_dimensions
 
     if isinstance(source, dict) and "optimizer" in source:
-        opt = pickle.loads(source["optimizer"])
+        opt = optimizer_from_state(space, source)
         if not opt.models:
             raise ValueError("plot_partial_dependence: the optimizer has no fitted model yet "
                              "(fewer evaluations than n_initial)")

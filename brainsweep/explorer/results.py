@@ -268,17 +268,9 @@ class Results:
         return pareto_front(self.df, objectives, weights)
 
     def _objective(self, objective):
-        objectives = list(self.strategy.get("objectives") or [])
-        weights = list(self.strategy.get("weights") or [])
-        if objective is None:
-            if objectives:
-                objective = objectives[0]
-            elif len(self.scores) == 1:
-                objective = self.scores[0]
-            else:
-                raise ValueError(f"name the objective (scores: {self.scores})")
-        weight = weights[objectives.index(objective)] if objective in objectives and weights else -1.0
-        return objective, weight
+        """(objective, weight > 0 if higher is better): see :func:`plots_optim.score_weight`."""
+        from .plots_optim import score_weight
+        return score_weight(self.strategy, self.scores, objective)
 
 
 def _isna(v) -> bool:
