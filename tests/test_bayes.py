@@ -2,12 +2,12 @@
 
 import json
 import math
-import pickle
 
 import numpy as np
 import pytest
 
-from brainsweep.explorer.bayes import BayesOpt
+from brainsweep.explorer import _plain
+from brainsweep.explorer.bayes import BayesOpt, optimizer_from_state
 from brainsweep.explorer.space import ParameterSpace
 
 from test_evolution import CIRCLE_SPACE, circle, drive
@@ -32,21 +32,67 @@ def test_finds_the_unit_circle_within_60_calls():
     assert min(values[:10]) > 0.05
 
 
-def test_resume_from_state_gives_the_same_remaining_batches():
-    """gp_hedge keeps gains and the optimizer its random state; a last batch of one point
-    uses the point precomputed at the last tell: all must survive the state round trip."""
+def round_trip(state):
+    """A state as a study file gives it back: through the plain-data encoding, never pickle."""
+    return _plain.decode(_plain.encode(state))
+
+
+@pytest.mark.parametrize("acq_func, batch, generator, estimator, stops", [
+    ("gp_hedge", 4, "random", "GP", (1, 2, 3, 4)),     # gains, constant liar, precomputed last point
+    ("gp_hedge", 1, "random", "GP", (3, 9, 12)),       # one point per ask: the point chosen at tell
+    ("EI", 3, "lhs", "GP", (1, 3, 5)),                 # an initial design drawn at construction
+    ("LCB", 2, "sobol", "ET", (2, 4, 6)),              # a tree surrogate with its own random state
+])
+def test_resume_from_plain_state_gives_the_same_remaining_batches(acq_func, batch, generator,
+                                                                  estimator, stops):
+    """After set_state from the plain state of any batch, every later point equals the
+    uninterrupted run's bit for bit (skopt draws from its generator at every tell and in
+    every constant-liar ask, and gp_hedge updates gains from the previous candidates)."""
     def make():
-        return BayesOpt(n_calls=21, n_initial=8, acq_func="gp_hedge", batch=4, **FAST)
+        return BayesOpt(n_calls=21 if batch > 1 else 14, n_initial=6, acq_func=acq_func, batch=batch,
+                        initial_point_generator=generator, base_estimator=estimator, **FAST)
 
     full, _, ref = drive(make(), circle, seed=7)
-    head, _, first = drive(make(), circle, seed=7, stop_after=3)
-    resumed = make()
-    resumed.set_state(CIRCLE_SPACE, pickle.loads(pickle.dumps(first.get_state())))
-    tail, _, resumed = drive(resumed, circle, start=False)
-    assert [len(p) for p, _ in full] == [4, 4, 4, 4, 4, 1]
-    assert head + tail == full                   # exact equality of every point
-    a, b = ref.get_state(), resumed.get_state()
-    assert a["Xi"] == b["Xi"] and a["yi"] == b["yi"] and a["scores"] == b["scores"]
+    for stop in stops:
+        head, _, first = drive(make(), circle, seed=7, stop_after=stop)
+        state = round_trip(first.get_state())
+        resumed = make()
+        resumed.set_state(CIRCLE_SPACE, state)
+        tail, _, resumed = drive(resumed, circle, start=False)
+        assert head + tail == full, f"resumed after batch {stop}"   # exact equality of every point
+        a, b = ref.get_state(), resumed.get_state()
+        assert a["Xi"] == b["Xi"] and a["yi"] == b["yi"] and a["scores"] == b["scores"]
+        np.testing.assert_array_equal(a["optimizer"]["rng"]["keys"], b["optimizer"]["rng"]["keys"])
+    if acq_func == "gp_hedge":
+        gains = ref.get_state()["optimizer"]["gains"]
+        assert gains.shape == (3,) and np.any(gains != 0)   # the hedge really learned something
+
+
+def test_state_is_plain_data_without_pickles():
+    bo = BayesOpt(n_calls=12, n_initial=4, batch=4, **FAST)
+    _, _, bo = drive(bo, circle, seed=0)
+    blob = _plain.encode(bo.get_state())            # TypeError for anything not plain data
+    assert b"__reduce__" not in blob and len(blob) < 200_000
+    opt = bo._opt
+    back = _plain.decode(blob)
+    assert back["Xi"] == [[float(v) for v in x] for x in opt.Xi]
+    assert back["optimizer"]["next_x"] == [float(v) for v in opt._next_x]
+
+
+def test_a_state_of_an_older_version_is_rebuilt_without_unpickling():
+    """Version 1 states carried a pickled optimizer; it is never loaded (a crafted blob
+    would run code), the optimizer is rebuilt from the told points with a warning."""
+    bo = BayesOpt(n_calls=16, n_initial=4, batch=4, **FAST)
+    _, _, first = drive(bo, circle, seed=1, stop_after=2)
+    state = first.get_state()
+    old = {"version": 1, "iteration": state["iteration"], "objectives": state["objectives"],
+           "Xi": state["Xi"], "scores": state["scores"], "yi": state["yi"],
+           "optimizer": b"cos\nsystem\n(S'echo crafted'\ntR."}
+    resumed = BayesOpt(n_calls=16, n_initial=4, batch=4, **FAST)
+    with pytest.warns(UserWarning, match="rebuilt from the told points"):
+        resumed.set_state(CIRCLE_SPACE, old)
+    tail, told, resumed = drive(resumed, circle, start=False)
+    assert len(tail) == 2 and len(resumed.get_state()["Xi"]) == 16
 
 
 def flaky_circle(p):
@@ -114,7 +160,7 @@ def test_each_surrogate_and_initial_design_runs(estimator, model_class, generato
                   initial_point_generator=generator, batch=2, **FAST)
     batches, told, bo = drive(bo, circle, seed=0)
     assert len(told) == 10
-    models = pickle.loads(bo.get_state()["optimizer"]).models
+    models = optimizer_from_state(CIRCLE_SPACE, round_trip(bo.get_state())).models
     assert type(models[-1]).__name__ == model_class
     init = np.array([[p["x"], p["y"]] for pts, _ in batches[:3] for p in pts])
     if generator == "lhs":   # Latin hypercube: one point in each of the 6 strata per axis

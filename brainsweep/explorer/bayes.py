@@ -10,18 +10,18 @@ Dimensions map onto skopt's: linear bounds -> ``Real``, log scale ->
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .evolution import _adopt_objectives, _check_optimisable, _score
+from .evolution import (_adopt_objectives, _check_optimisable, _np_random_from_plain,
+                        _np_random_to_plain, _score)
 from .space import ParameterSpace
 from .strategy import Batch, Outcome, Strategy
 
-__all__ = ["BayesOpt", "skopt_dimensions"]
+__all__ = ["BayesOpt", "skopt_dimensions", "optimizer_from_state"]
 
 _ESTIMATORS = ("GP", "RF", "ET", "GBRT")
 _ACQ_FUNCS = ("gp_hedge", "EI", "PI", "LCB")
@@ -187,25 +187,22 @@ class BayesOpt(Strategy):
         self.objectives = _adopt_objectives(self.objectives, scores, "BayesOpt")
 
     def start(self, space: ParameterSpace, seed: int) -> None:
-        from skopt import Optimizer
         self.check(space)
         self._space = space
-        est = self.base_estimator
-        rs = int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint32)[0] >> 1)
-        if est == "GBRT":
-            est = _gbrt_regressor(rs)
-        with _quiet_single_thread():
-            self._opt = Optimizer(skopt_dimensions(space), base_estimator=est, n_initial_points=self.n_initial,
-                                  initial_point_generator=self.initial_point_generator,
-                                  acq_func=self.acq_func, acq_optimizer=self.acq_optimizer,
-                                  acq_optimizer_kwargs=self.acq_optimizer_kwargs or None,
-                                  acq_func_kwargs=self.acq_func_kwargs or None,
-                                  random_state=rs, model_queue_size=1)
+        self._random_state = int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint32)[0] >> 1)
+        self._opt = _new_optimizer(space, self._settings())
         self._iteration = 0
         self._scores: list[float | None] = []   # objective per told point (None: failed)
         self._pending = None
         if not self._objective_given:
             self.objectives = ()
+
+    def _settings(self) -> dict:
+        """What builds the skopt Optimizer (stored with the state, so that a plot can rebuild it)."""
+        return {"base_estimator": self.base_estimator, "n_initial": self.n_initial,
+                "initial_point_generator": self.initial_point_generator, "acq_func": self.acq_func,
+                "acq_optimizer": self.acq_optimizer, "acq_optimizer_kwargs": self.acq_optimizer_kwargs,
+                "acq_func_kwargs": self.acq_func_kwargs, "random_state": self._random_state}
 
     def ask(self) -> Batch | None:
         if self._pending is None:
@@ -246,21 +243,40 @@ class BayesOpt(Strategy):
         self._iteration += 1
 
     def get_state(self) -> dict:
+        """Plain data: the told points and values, and what the optimizer keeps between tells
+        (its random generator, gp_hedge gains, the next point it computed) under ``"optimizer"``."""
         sign = 1.0 if self.minimize else -1.0
-        return {"version": 1, "iteration": self._iteration, "objectives": list(self.objectives),
-                "Xi": [[_plain(v) for v in x] for x in self._opt.Xi],
+        opt = self._opt
+        return {"version": 2, "iteration": self._iteration, "objectives": list(self.objectives),
+                "Xi": [[_plain(v) for v in x] for x in opt.Xi],
                 "scores": [None if v is None else sign * v for v in self._scores],
-                "yi": [float(v) for v in self._opt.yi],
-                # the optimizer itself (random state, gp_hedge gains, last model, next point):
-                # rebuilding it from Xi/yi cannot restore these, so it is pickled
-                "optimizer": pickle.dumps(self._opt, protocol=pickle.HIGHEST_PROTOCOL)}
+                "yi": [float(v) for v in opt.yi],
+                "optimizer": {
+                    "settings": _jsonable(self._settings()),
+                    "rng": _np_random_to_plain(opt.rng.get_state()),
+                    "gains": np.array(opt.gains_, dtype=float) if hasattr(opt, "gains_") else None,
+                    "next_x": [_plain(v) for v in opt._next_x] if hasattr(opt, "_next_x") else None,
+                    "next_xs": np.asarray(opt.next_xs_) if hasattr(opt, "next_xs_") else None,
+                    "fitted": bool(opt.models)}}
 
     def set_state(self, space: ParameterSpace, state: Any) -> None:
-        if not isinstance(state, dict) or state.get("version") != 1:
+        if not isinstance(state, dict) or state.get("version") not in (1, 2):
             raise ValueError("BayesOpt.set_state: not a state saved by BayesOpt.get_state")
         self.check(space)
         self._space = space
-        self._opt = pickle.loads(state["optimizer"])
+        if state["version"] == 1:   # older files pickled the optimizer: never unpickled, rebuilt
+            warnings.warn("BayesOpt: this study's state was written by an older brainsweep that "
+                          "pickled the optimizer; it is rebuilt from the told points without its "
+                          "random state, so the remaining proposals differ from an uninterrupted run",
+                          stacklevel=2)
+            self._random_state = len(state["Xi"])
+            self._opt = _new_optimizer(space, self._settings())
+            with _quiet_single_thread():
+                if state["Xi"]:
+                    self._opt.tell([list(x) for x in state["Xi"]], [float(v) for v in state["yi"]])
+        else:
+            self._random_state = int(state["optimizer"]["settings"]["random_state"])
+            self._opt = _restore(space, self._settings(), state)
         self._iteration = int(state["iteration"])
         sign = 1.0 if self.minimize else -1.0
         self._scores = [None if v is None else sign * v for v in state["scores"]]
@@ -279,6 +295,63 @@ class BayesOpt(Strategy):
     def _point(self, x) -> dict:
         return {d.name: d.clip(_plain(v)) if d.kind == "bounded" else _plain(v)
                 for d, v in zip(self._space.dimensions, x)}
+
+
+def _new_optimizer(space: ParameterSpace, settings: dict):
+    """A fresh skopt ``Optimizer``; its construction draws the estimator's random state and
+    the initial design from ``settings["random_state"]``, so it is the same every time."""
+    from skopt import Optimizer
+    est, rs = settings["base_estimator"], int(settings["random_state"])
+    if est == "GBRT":
+        est = _gbrt_regressor(rs)
+    with _quiet_single_thread():
+        return Optimizer(skopt_dimensions(space), base_estimator=est,
+                         n_initial_points=int(settings["n_initial"]),
+                         initial_point_generator=settings["initial_point_generator"],
+                         acq_func=settings["acq_func"], acq_optimizer=settings["acq_optimizer"],
+                         acq_optimizer_kwargs=dict(settings["acq_optimizer_kwargs"]) or None,
+                         acq_func_kwargs=dict(settings["acq_func_kwargs"]) or None,
+                         random_state=rs, model_queue_size=1)
+
+
+def _restore(space: ParameterSpace, settings: dict, state: dict):
+    """The optimizer of a plain :meth:`BayesOpt.get_state`, as it was after its last tell.
+
+    Between tells skopt's ``Optimizer`` keeps the told points, its random generator, the
+    gp_hedge gains, the candidates of each acquisition function (``next_xs_``) and the
+    chosen next point (``_next_x``); the last surrogate is refitted to the told points
+    (its fit is deterministic: the estimator's random state is fixed at construction).
+    """
+    from sklearn.base import clone
+    opt = _new_optimizer(space, settings)
+    doc = state["optimizer"]
+    xs, ys = [list(x) for x in state["Xi"]], [float(v) for v in state["yi"]]
+    if len(xs) != len(ys):
+        raise ValueError(f"BayesOpt state: {len(xs)} told points but {len(ys)} values")
+    opt.Xi, opt.yi = xs, ys
+    opt._n_initial_points = opt.n_initial_points_ - len(xs)
+    opt.rng.set_state(_np_random_from_plain(doc["rng"]))
+    if doc.get("gains") is not None:
+        opt.gains_ = np.array(doc["gains"], dtype=float)
+    if doc.get("next_xs") is not None:
+        opt.next_xs_ = list(np.asarray(doc["next_xs"]))
+    if doc.get("next_x") is not None:
+        opt._next_x = list(doc["next_x"])
+    if doc.get("fitted"):
+        est = clone(opt.base_estimator_)
+        with _quiet_single_thread():
+            est.fit(opt.space.transform(opt.Xi), opt.yi)
+        opt.models = [est]
+    return opt
+
+
+def optimizer_from_state(space: ParameterSpace, state: dict):
+    """The scikit-optimize ``Optimizer`` of a stored :class:`BayesOpt` state (plain data),
+    with its last surrogate refitted to the told points (for plots)."""
+    if not isinstance(state, dict) or state.get("version") != 2 or not isinstance(state.get("optimizer"), dict):
+        raise ValueError("optimizer_from_state: not a plain state saved by BayesOpt.get_state")
+    _check_optimisable(space, "BayesOpt")
+    return _restore(space, state["optimizer"]["settings"], state)
 
 
 def _plain(v):

@@ -132,6 +132,39 @@ def _adopt_objectives(current: tuple, scores: dict, who: str) -> tuple:
     return (next(iter(scores)),)
 
 
+# -- random generator states as plain data (shared with BayesOpt and CMAES) ---------------------
+
+def _np_random_to_plain(state) -> dict:
+    """A ``numpy.random.RandomState.get_state()`` tuple (MT19937) as plain data."""
+    kind, keys, pos, has_gauss, cached = state
+    if kind != "MT19937":
+        raise ValueError(f"a numpy random state of kind {kind!r}; only MT19937 is stored")
+    return {"keys": np.asarray(keys, dtype=np.uint32).copy(), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _np_random_from_plain(doc: dict) -> tuple:
+    """The ``RandomState.set_state`` tuple :func:`_np_random_to_plain` stored."""
+    keys = np.asarray(doc["keys"], dtype=np.uint32)
+    if keys.shape != (624,):
+        raise ValueError(f"stored numpy random state: expected 624 MT19937 keys, got shape {keys.shape}")
+    return ("MT19937", keys, int(doc["pos"]), int(doc["has_gauss"]), float(doc["cached_gaussian"]))
+
+
+def _py_random_to_plain(state) -> dict:
+    """A ``random.getstate()`` tuple as plain data (its 625 words as an integer array)."""
+    version, internal, gauss = state
+    return {"version": int(version), "internal": np.asarray(internal, dtype=np.int64),
+            "gauss": None if gauss is None else float(gauss)}
+
+
+def _py_random_from_plain(doc: dict) -> tuple:
+    """The ``random.setstate`` tuple :func:`_py_random_to_plain` stored."""
+    internal = tuple(int(v) for v in np.asarray(doc["internal"]).tolist())
+    gauss = doc.get("gauss")
+    return (int(doc["version"]), internal, None if gauss is None else float(gauss))
+
+
 def _score(outcome: Outcome, name: str) -> float | None:
     """The finite objective value of an ok outcome, or None (failed, missing, NaN, inf)."""
     if outcome.status != "ok":
@@ -322,28 +355,31 @@ class Evolution(Strategy):
         pop = self._population
         n, d, m = len(pop), len(self._lows), len(self.weights)
         return {
-            "version": 1, "generation": self._generation, "evaluations": self._evaluations,
+            "version": 2, "generation": self._generation, "evaluations": self._evaluations,
             "objectives": list(self.objectives),
             "genes": np.array([list(ind) for ind in pop], dtype=float).reshape(n, d),
             "step_sizes": np.array([ind.strategy for ind in pop], dtype=float).reshape(n, d),
             "values": np.array([ind.fitness.values for ind in pop], dtype=float).reshape(n, m),
             "crowding": np.array([getattr(ind.fitness, "crowding_dist", np.nan) for ind in pop], dtype=float),
-            "py_random": self._py_state, "np_random": self._np_state,
+            "py_random": _py_random_to_plain(self._py_state),
+            "np_random": _np_random_to_plain(self._np_state),
         }
 
     def set_state(self, space: ParameterSpace, state: Any) -> None:
-        if not isinstance(state, dict) or state.get("version") != 1:
+        if not isinstance(state, dict) or state.get("version") not in (1, 2):
             raise ValueError("Evolution.set_state: not a state saved by Evolution.get_state")
         self._setup(space)
         self._generation = int(state["generation"])
         self._evaluations = int(state["evaluations"])
         self.objectives = tuple(state["objectives"])
-        self._py_state, self._np_state = state["py_random"], state["np_random"]
+        py, npr = state["py_random"], state["np_random"]   # version 1 kept the generators' tuples
+        self._py_state = py if isinstance(py, tuple) else _py_random_from_plain(py)
+        self._np_state = npr if isinstance(npr, tuple) else _np_random_from_plain(npr)
         self._population = []
         for genes, steps, values, crowd in zip(state["genes"], state["step_sizes"], state["values"],
                                                state["crowding"]):
             fit = self._fitness_cls()
-            fit.values = tuple(float(v) for v in values)
+            fit.values = tuple(float(v) for v in np.atleast_1d(values))
             if not np.isnan(crowd):
                 fit.crowding_dist = float(crowd)
             self._population.append(_Individual(genes.tolist(), fit, steps.tolist()))
