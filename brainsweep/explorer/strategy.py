@@ -10,7 +10,8 @@ A study drives any strategy through one loop::
 
 ``ask`` must be deterministic given the state (the state holds the strategy's
 random generator), so a resumed study asks again exactly the batch that was
-being evaluated when it was interrupted.
+being evaluated when it was interrupted. States are plain data (see ``_plain``),
+stored as JSON: never pickles.
 """
 
 from __future__ import annotations
@@ -82,10 +83,14 @@ class Strategy:
         """Report the outcomes of ``batch`` (same order as ``batch.points``)."""
 
     def get_state(self) -> Any:
-        """A picklable snapshot from which ``set_state`` continues exactly."""
+        """A snapshot from which ``set_state`` continues exactly, as plain data (see
+        :mod:`._plain`: dicts with string keys, lists, str, int, float, bool, None and numpy
+        arrays; never pickled objects), so that reading a study file runs no code."""
         raise NotImplementedError
 
     def set_state(self, space: ParameterSpace, state: Any) -> None:
+        """Continue from a :meth:`get_state` snapshot (as :func:`._plain.decode` returns it):
+        the next ``ask`` equals the one an uninterrupted search would make."""
         raise NotImplementedError
 
     def expected_total(self) -> int | None:
