@@ -81,8 +81,10 @@ def test_sigkill_then_rerun_resumes_without_loss_or_duplicates(tmp_path, n_jobs)
     for i in (0, 60, 119):
         np.testing.assert_array_equal(res.run(i)["arr"], ref.run(i)["arr"])
     with tables.open_file(path) as h5:
-        runs = [n._v_name for n in h5.get_node(f"/{res.trajectory}/results/runs")._f_iter_nodes()]
-    assert len(runs) == 120 == len(set(runs))
+        sets = [n._v_name for n in h5.get_node(f"/{res.trajectory}/results/runs")._f_iter_nodes()]
+        assert sets == ["run_set_00000"]  # 1000 runs per set, as pypet groups them
+        runs = [n._v_name for n in h5.get_node(f"/{res.trajectory}/results/runs/run_set_00000")._f_iter_nodes()]
+    assert sorted(runs) == [f"run_{i:08d}" for i in range(120)]
 
 
 def _f(params):

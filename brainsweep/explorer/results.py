@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._leaves import read_value
-from .storage import RESERVED, StudyFile, StudyFileError, read_attachments
+from .storage import RESERVED, StudyFile, StudyFileError, UntrustedStateError, read_attachments, run_group
 
 __all__ = ["load", "Results"]
 
@@ -32,22 +32,34 @@ class Results:
     scores : list of scalar score names
     provenance : dict (versions, host, command, git commit, creation time)
     attachments : dict file name -> bytes (files the study was made from, e.g. its YAML)
+    study_id : str or None
+        Random id written when the study file was created (None for format-1 files).
+    strategy_state_note : str
+        Why ``strategy_state`` is None although batches were told ("" otherwise).
+
+    Reading never runs code from the file: the strategy state of a format-1 file (a
+    pickle) is not read (see ``strategy_state_note``).
     """
 
     def __init__(self, path: str):
         self.path = path
         with StudyFile.open(path, "r") as f:
             self.trajectory = f.traj
+            self.study_id = f.study_id
+            self.format_version = f.version
             self.seed = f.seed
             self.fingerprint = f.fingerprint
             self.params = list(f.param_names)
-            self._kinds = {} if f._table is None else json.loads(f._table.attrs.BRAINSWEEP_KINDS)
+            self._kinds = f.kinds()
             self.scores = list(f.score_kinds())
             self.tags = [k for k, v in self._kinds.items() if v == "tag"]
             self.provenance = f.provenance
             self.n_registered = f.n_registered
             self.df = self._frame(f)
-            self._state = f.last_state()[1]
+            try:
+                self._state, self.strategy_state_note = f.last_state()[1], ""
+            except UntrustedStateError as err:
+                self._state, self.strategy_state_note = None, str(err)
             self.attachments = read_attachments(f.h5)
 
     def __repr__(self) -> str:
@@ -99,9 +111,9 @@ class Results:
         row = self.df.loc[idx]
         out = {k: _py(row[k]) for k in self.params + self.scores if not _isna(row[k])}
         with StudyFile.open(self.path, "r") as f:
-            node_path = f"/{self.trajectory}/results/runs/run_{idx:08d}"
-            if node_path in f.h5:
-                for child in f.h5.get_node(node_path)._f_iter_nodes():
+            group = run_group(f.h5, self.trajectory, idx)
+            if group is not None:
+                for child in group._f_iter_nodes():
                     out[child._v_name] = read_value(child)
         return out
 
@@ -111,9 +123,9 @@ class Results:
         out = {}
         with StudyFile.open(self.path, "r") as f:
             for i in idxs:
-                p = f"/{self.trajectory}/results/runs/run_{int(i):08d}/{key}"
-                if p in f.h5:
-                    out[int(i)] = read_value(f.h5.get_node(p))
+                group = run_group(f.h5, self.trajectory, int(i))
+                if group is not None and key in group:
+                    out[int(i)] = read_value(group._f_get_child(key))
         return out
 
     # -- selection ----------------------------------------------------------------

@@ -4,18 +4,28 @@ Layout (``<traj>`` is the trajectory name, by default the file's stem)::
 
     /<traj>/parameters/...              pypet parameters; explored ranges = all runs so far
     /<traj>/overview/runs               pypet's run information (one row per run)
-    /<traj>/results/table/table         one row per finished run: idx, status, seed, runtime,
-                                        finished, worker, message, strategy tags, parameters,
-                                        scalar scores (a pypet ObjectTable leaf)
-    /<traj>/results/runs/run_XXXXXXXX/  that run's non-scalar results (pypet Result leaves)
+    /<traj>/overview/brainsweep/        brainsweep's bookkeeping: study id, fingerprint, seed,
+                                        batches, strategy states (JSON), evaluator reference;
+                                        pypet's ``f_load`` skips ``overview``
+    /<traj>/results/table/table         one row per finished run, sorted by run index once its
+                                        batch is complete: idx, status, seed, runtime, finished,
+                                        worker, message, strategy tags, parameters, scalar scores
+                                        (a pypet ObjectTable leaf)
+    /<traj>/results/runs/run_set_XXXXX/run_XXXXXXXX/   that run's non-scalar results (pypet
+                                        Result leaves), 1000 runs per set as pypet groups them
     /<traj>/results/study/...           provenance (versions, host, command, git commit, time)
-    /brainsweep                         brainsweep's own bookkeeping: study fingerprint,
-                                        seed, batches, strategy states (outside pypet's tree)
 
-pypet creates the skeleton once; afterwards only this process writes, in
-batches, flushing after each so that the file is consistent between writes.
-Scalars of all runs live in one table: storing is one append, loading
-``df`` one read.
+Format 1 (brainsweep before format 2) kept the bookkeeping in a top-level ``/brainsweep``
+group, pickled the strategy states and put every run group directly under
+``results/runs``; such files are still read (their pickled states only with ``trust``).
+
+Integrity: a new file is written under a temporary name and renamed once complete; one
+process writes (see :mod:`._filelock`); each write is ordered so that an interruption
+leaves a state that :mod:`._repair` recognises and repairs when the study resumes:
+run groups are flushed before their table rows (a group without a row is an orphan,
+removed), explored values before the batch row that commits them (values beyond the
+committed batches are dropped), and the runs table is replaced by writing a complete
+new table before removing the old one.
 """
 
 from __future__ import annotations
@@ -24,25 +34,38 @@ import json
 import os
 import pickle
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import tables
 
+from . import _plain
+from ._filelock import LockedError, WriterLock
 from ._leaves import normalise_value, write_value
 from .space import ParameterSpace
 
-__all__ = ["RunRecord", "StudyFile", "StudyFileError", "FORMAT_VERSION"]
+__all__ = ["RunRecord", "StudyFile", "StudyFileError", "FORMAT_VERSION", "bookkeeping",
+           "CREATED_HERE", "RESERVED", "TAG_NAMES"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 RESERVED = ("idx", "status", "seed", "runtime", "finished", "worker", "message")
+TAG_NAMES = ("batch", "generation", "iteration")  # strategy tags: table columns of their own
+CREATED_HERE: set[str] = set()  # study ids of the files this process created
+RUN_SET_SIZE = 1000             # run groups per run_set_XXXXX group (pypet's own grouping)
+_BK = "brainsweep"
 _MESSAGE_LEN = 400
 _STATUS_LEN = 8
+_SCORE_ORDER = ("bool", "int", "float")  # a score's kind only widens along this order
 
 
 class StudyFileError(ValueError):
     """The file is missing, corrupt, foreign, or holds a different study."""
+
+
+class UntrustedStateError(StudyFileError):
+    """A format-1 file's strategy state is a pickle: reading it needs ``trust=True``."""
 
 
 @dataclass
@@ -86,13 +109,18 @@ def _scalar_kind(v) -> str:
     return "float"
 
 
+def _widen(a: str, b: str) -> str:
+    """The narrowest score kind holding values of kinds ``a`` and ``b``."""
+    return _SCORE_ORDER[max(_SCORE_ORDER.index(a), _SCORE_ORDER.index(b))]
+
+
 _COL = {"float": lambda pos: tables.Float64Col(pos=pos, dflt=np.nan),
         "int": lambda pos: tables.Int64Col(pos=pos),
         "bool": lambda pos: tables.BoolCol(pos=pos)}
 
 
 def _is_scalar(v) -> bool:
-    return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) and not isinstance(v, complex)
+    return isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating))
 
 
 def split_results(result: dict) -> tuple[dict, dict]:
@@ -102,8 +130,11 @@ def split_results(result: dict) -> tuple[dict, dict]:
         if not isinstance(k, str) or not k.isidentifier():
             raise TypeError(f"result key {k!r} must be a string usable as a name "
                             f"(letters, digits, underscore)")
-        if k in RESERVED:
-            raise TypeError(f"result key {k!r} is reserved (reserved: {', '.join(RESERVED)})")
+        if k in RESERVED or k in TAG_NAMES:
+            raise TypeError(f"result key {k!r} is reserved (reserved: {', '.join(RESERVED + TAG_NAMES)})")
+        if isinstance(v, (complex, np.complexfloating)):
+            raise TypeError(f"result {k!r} is a complex number ({v}); store abs(), .real or .imag "
+                            f"as scores, or a complex numpy array")
         if _is_scalar(v):
             scalars[k] = v.item() if isinstance(v, np.generic) else v
         else:
@@ -111,22 +142,50 @@ def split_results(result: dict) -> tuple[dict, dict]:
     return scalars, values
 
 
-class StudyFile:
-    """Open study file. Create with :meth:`create`, reopen with :meth:`open`."""
+def bookkeeping(h5: tables.File) -> tables.Group:
+    """The group holding brainsweep's own nodes (``evaluator``, ``evaluator_ref``,
+    ``attachments``, ``batches``, ``states``...): ``/<traj>/overview/brainsweep``, or the
+    top-level ``/brainsweep`` of a format-1 file. ``StudyFileError`` if there is none."""
+    if f"/{_BK}" in h5:
+        return h5.get_node(f"/{_BK}")
+    for group in h5.root._f_iter_nodes("Group"):
+        where = f"/{group._v_name}/overview/{_BK}"
+        if where in h5:
+            return h5.get_node(where)
+    holds = ", ".join(n._v_name for n in h5.root._f_iter_nodes()) or "nothing"
+    raise StudyFileError(f"{h5.filename}: an HDF5 file but not a brainsweep study "
+                         f"(no brainsweep bookkeeping group; it holds: {holds})")
 
-    def __init__(self, path: str, h5: tables.File, traj: str, lock=None):
+
+def _take_lock(path: str) -> WriterLock:
+    try:
+        return WriterLock(path)
+    except LockedError as err:
+        raise StudyFileError(str(err)) from None
+
+
+class StudyFile:
+    """Open study file. Create with :meth:`create`, reopen with :meth:`open`.
+
+    ``lock``: a :class:`WriterLock` the caller holds (and releases); without it a
+    writer takes and releases its own."""
+
+    def __init__(self, path: str, h5: tables.File, lock: WriterLock | None = None,
+                 own_lock: bool = True):
         self.path = path
-        self._lock = lock
+        self._lock, self._own_lock = lock, own_lock
         self.h5 = h5
-        self.traj = traj
-        self._root = f"/{traj}"
-        bs = h5.root.brainsweep
-        self.fingerprint = _read_json(bs.fingerprint)
-        self.provenance = _read_json(bs.provenance)
-        self.seed = int(bs._v_attrs.seed)
-        self.param_names: list[str] = list(json.loads(bs._v_attrs.param_names))
-        self.param_kinds: dict = json.loads(bs._v_attrs.param_kinds)
-        self.param_widths: dict = json.loads(bs._v_attrs.param_widths)
+        bk = self._bk = bookkeeping(h5)
+        self.version = int(bk._v_attrs.format_version)
+        self.traj = str(bk._v_attrs.trajectory)
+        self._root = f"/{self.traj}"
+        self.study_id = str(bk._v_attrs.study_id) if "study_id" in bk._v_attrs else None
+        self.fingerprint = _read_json(bk.fingerprint)
+        self.provenance = _read_json(bk.provenance)
+        self.seed = int(bk._v_attrs.seed)
+        self.param_names: list[str] = list(json.loads(bk._v_attrs.param_names))
+        self.param_kinds: dict = json.loads(bk._v_attrs.param_kinds)
+        self.param_widths: dict = json.loads(bk._v_attrs.param_widths)
         self._done: set[int] | None = None
         self._nodes: dict = {}
 
@@ -142,102 +201,63 @@ class StudyFile:
     @classmethod
     def create(cls, path: str, space: ParameterSpace, fingerprint: dict, seed: int,
                provenance: dict, traj_name: str | None = None, evaluator=None,
-               attachments: dict | None = None) -> "StudyFile":
-        """Write a new trajectory skeleton with pypet (no runs yet)."""
-        from pypet import Trajectory
+               attachments: dict | None = None, lock: WriterLock | None = None,
+               replace: bool = False) -> "StudyFile":
+        """Write a new study file (no runs yet) and open it for writing.
 
-        traj_name = traj_name or _traj_name_from(path)
-        lock = WriterLock(path)
-        if os.path.exists(path):
-            os.remove(path)
-        kinds = {d.name: _param_kind(d) for d in space.dimensions}
-        # string parameters take only the space's values: their columns are as wide as the longest
-        widths = {d.name: max(len(str(v).encode()) for v in (d.values or d.categories))
-                  for d in space.dimensions if kinds[d.name] == "str"}
-        traj = Trajectory(traj_name, add_time=False, filename=path, overwrite_file=True,
-                          comment="brainsweep study", complevel=0)
-        for d in space.dimensions:
-            first = (d.values or d.categories or (d.low,))[0]
-            traj.f_add_parameter(d.name, _as_kind(first, kinds[d.name]),
-                                 comment=_describe(d))
-        for name, value in space.fixed.items():
-            traj.f_add_parameter(name, value, comment="fixed")
-        # explore one placeholder run so pypet records which parameters are explored;
-        # it is removed below and the study registers its own runs batch by batch
-        traj.f_explore({d.name: [traj.f_get(d.name).f_get()] for d in space.dimensions})
-        traj.f_add_result("study.provenance", **{k: str(v) for k, v in provenance.items()},
-                          comment="where and how the study was created")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traj.f_store()
-        del traj
-        h5 = open_h5(path, "a")
+        The file is written under a temporary name beside ``path`` and renamed to ``path``
+        once complete, so ``path`` is never a half-made study. An existing ``path`` is
+        replaced only with ``replace=True`` (the caller checked it is a study)."""
+        from ._create import write_new_study
+
+        path = os.fspath(path)
+        own = lock is None
+        lock = _take_lock(path) if own else lock
         try:
-            bs = h5.create_group("/", "brainsweep", "brainsweep study bookkeeping")
-            bs._v_attrs.format_version = FORMAT_VERSION
-            bs._v_attrs.trajectory = traj_name
-            # json documents as byte arrays: attributes are limited to 64 kB
-            _write_json(h5, bs, "fingerprint", fingerprint)
-            bs._v_attrs.seed = int(seed)
-            bs._v_attrs.param_names = json.dumps(space.names)
-            bs._v_attrs.param_kinds = json.dumps(kinds)
-            bs._v_attrs.param_widths = json.dumps(widths)
-            _write_json(h5, bs, "provenance", provenance)
-            att = h5.create_group(bs, "attachments", "files the study was made from (e.g. its YAML)")
-            for name, text in (attachments or {}).items():
-                data = text.encode() if isinstance(text, str) else bytes(text)
-                h5.create_array(att, _col_name(name).replace("/", "_"), np.frombuffer(data, dtype=np.uint8)
-                                if data else np.zeros(0, np.uint8)).attrs.filename = name
-            blob = _pickle_or_none(evaluator)
-            if blob is not None:  # what `brainsweep reproduce` re-runs
-                h5.create_array(bs, "evaluator", np.frombuffer(blob, dtype=np.uint8))
-            h5.create_table(bs, "batches", {"batch": tables.Int64Col(pos=0), "first": tables.Int64Col(pos=1),
-                                            "n": tables.Int64Col(pos=2), "told": tables.BoolCol(pos=3)})
-            h5.create_vlarray(bs, "states", tables.UInt8Atom(), "pickled strategy state after each tell")
-            h5.create_group(f"/{traj_name}/results", "runs", createparents=True)
-            h5.get_node(f"/{traj_name}/overview/runs").remove_rows(0)
-            for d in space.dimensions:  # pypet's placeholder range -> an empty one of full width
-                group = h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}")
-                h5.remove_node(group, "explored_data")
-                col = (tables.StringCol(widths[d.name], pos=0) if kinds[d.name] == "str"
-                       else _COL[kinds[d.name]](0))
-                table = h5.create_table(group, "explored_data", {"data": col})
-                table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
-                table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_(kinds[d.name])
-                table.attrs.SRVC_STORE = np.str_("TABLE")
-            h5.get_node(f"/{traj_name}/overview/info").cols.length[0] = 0
-            h5.flush()
-        except Exception:
-            h5.close()
-            lock.release()
+            if os.path.exists(path) and not replace:
+                raise StudyFileError(f"{path} exists; resume it with the same study, or replace it "
+                                     f"with overwrite=True")
+            study_id = write_new_study(path, space, fingerprint, seed, provenance,
+                                       traj_name or _traj_name_from(path), evaluator, attachments)
+            CREATED_HERE.add(study_id)
+            h5 = open_h5(path, "a")
+        except BaseException:
+            if own:
+                lock.release()
             raise
-        return cls(path, h5, traj_name, lock)
+        return cls(path, h5, lock, own)
 
     @classmethod
-    def open(cls, path: str, mode: str = "a") -> "StudyFile":
-        """Reopen an existing study file; ``StudyFileError`` if it is not one."""
-        lock = WriterLock(path) if mode != "r" else None
+    def open(cls, path: str, mode: str = "a", lock: WriterLock | None = None) -> "StudyFile":
+        """Reopen an existing study file; ``StudyFileError`` if it is not one.
+
+        Opening for writing checks the file's consistency and repairs what an
+        interrupted write left (with a warning naming each repair), or refuses."""
+        path = os.fspath(path)
+        own = lock is None and mode != "r"
+        if own:
+            lock = _take_lock(path)
         try:
             h5 = open_h5(path, mode)
-        except Exception:
-            if lock is not None:
+        except BaseException:
+            if own:
                 lock.release()
             raise
         try:
-            if "/brainsweep" not in h5:
-                groups = ", ".join(n._v_name for n in h5.root._f_iter_nodes()) or "nothing"
-                raise StudyFileError(f"{path}: an HDF5 file but not a brainsweep study "
-                                     f"(no /brainsweep group; it holds: {groups})")
-            bs = h5.root.brainsweep
-            version = int(bs._v_attrs.format_version)
+            version = int(bookkeeping(h5)._v_attrs.format_version)
             if version > FORMAT_VERSION:
                 raise StudyFileError(f"{path}: written by a newer brainsweep (format {version}); upgrade")
-            return cls(path, h5, str(bs._v_attrs.trajectory), lock)
-        except Exception as err:
+            file = cls(path, h5, lock if mode != "r" else None, own)
+            if mode != "r":
+                from ._repair import check_and_repair
+                for note in check_and_repair(file):
+                    warnings.warn(f"{path}: {note}", stacklevel=2)
+            return file
+        except BaseException as err:
             h5.close()
-            if lock is not None:
+            if own:
                 lock.release()
-            if isinstance(err, StudyFileError):
+            if isinstance(err, StudyFileError) or not isinstance(err, Exception):
                 raise
             raise StudyFileError(f"{path}: damaged brainsweep study file ({err})") from err
 
@@ -245,9 +265,9 @@ class StudyFile:
         if self.h5.isopen:
             self.h5.flush()
             self.h5.close()
-        if self._lock is not None:
+        if self._lock is not None and self._own_lock:
             self._lock.release()
-            self._lock = None
+        self._lock = None
 
     def __enter__(self):
         return self
@@ -258,10 +278,15 @@ class StudyFile:
     # -- runs registry ----------------------------------------------------------
     @property
     def n_registered(self) -> int:
-        return int(self._node(f"{self._root}/overview/runs").nrows)
+        """Runs of all committed batches (the explored ranges may hold more while a batch
+        is being registered, or after an interrupted registration)."""
+        return int(self.batches()["n"].sum())
 
     def register_batch(self, points: list[dict]) -> int:
-        """Add ``points`` as new runs of the trajectory; return the first run index."""
+        """Add ``points`` as new runs of the trajectory; return the first run index.
+
+        Explored values and pypet's run rows are flushed first; the batch row that
+        commits them is written last."""
         first = self.n_registered
         n = len(points)
         for name in self.param_names:
@@ -273,9 +298,9 @@ class StudyFile:
         rows["parameter_summary"] = [_summary(p, self.param_names).encode()[:500] for p in points]
         rows["short_environment_hexsha"] = b"N/A"
         runs.append(rows)
-        info = self._node(f"{self._root}/overview/info")
-        info.cols.length[0] = first + n
-        batches = self.h5.root.brainsweep.batches
+        self._node(f"{self._root}/overview/info").cols.length[0] = first + n
+        self.h5.flush()
+        batches = self._bk.batches
         batches.append([(batches.nrows, first, n, False)])
         self.h5.flush()
         return first
@@ -301,31 +326,68 @@ class StudyFile:
         return [{name: cols[name][i] for name in self.param_names} for i in range(n)]
 
     def batches(self) -> np.ndarray:
-        return self.h5.root.brainsweep.batches.read()
+        return self._bk.batches.read()
 
     # -- strategy state -----------------------------------------------------------
     def save_state(self, batch: int, state) -> None:
-        """Store the strategy state after batch ``batch`` was told."""
-        blob = np.frombuffer(pickle.dumps(state, protocol=5), dtype=np.uint8)
-        vl = self.h5.root.brainsweep.states
-        vl.append(blob)
-        self.h5.root.brainsweep.batches.cols.told[batch] = True
+        """Store the strategy state (plain data, see :mod:`._plain`) after batch ``batch``
+        was told; the runs table is sorted by run index first."""
+        blob = np.frombuffer(_plain.encode(state), dtype=np.uint8)
+        self._sort_table()
+        self._states_node(create=True).append(blob)
+        self._bk.batches.cols.told[batch] = True
         self.h5.flush()
 
-    def last_state(self):
-        """(number of told batches, state) or (0, None) if no batch was told."""
-        vl = self.h5.root.brainsweep.states
-        if vl.nrows == 0:
+    def _states_node(self, create: bool = False):
+        """The VLArray of JSON states (``states`` in format 2; ``states_plain`` beside the
+        pickled ``states`` of a format-1 file resumed with trust)."""
+        name = "states" if self.version >= 2 else "states_plain"
+        if name not in self._bk and create:
+            self.h5.create_vlarray(self._bk, name, tables.UInt8Atom(), "JSON strategy state after each tell")
+        return getattr(self._bk, name, None)
+
+    def n_states(self) -> int:
+        """How many strategy states are stored (one per told batch)."""
+        plain = self._states_node()
+        n = 0 if plain is None else plain.nrows
+        if self.version < 2 and "states" in self._bk:
+            n += self._bk.states.nrows
+        return n
+
+    def last_state(self, trust: bool = False):
+        """(number of told batches, state) or (0, None) if no batch was told.
+
+        A format-1 file's state is a pickle; unpickling runs code from the file, so it
+        raises :class:`UntrustedStateError` unless ``trust=True``."""
+        n = self.n_states()
+        plain = self._states_node()
+        if plain is not None and plain.nrows:
+            return n, _plain.decode(plain[-1].tobytes())
+        if n == 0:
             return 0, None
-        return vl.nrows, pickle.loads(vl[-1].tobytes())
+        if not trust:
+            raise UntrustedStateError(
+                f"{self.path} was written by an older brainsweep (format {self.version}) that stored "
+                f"the strategy state as a pickle; reading it would run code stored in the file. "
+                f"If you trust this file, pass trust=True (brainsweep run --trust) to resume it")
+        return n, pickle.loads(self._bk.states[-1].tobytes())
 
     # -- finished runs ---------------------------------------------------------------
     @property
     def _table(self):
-        path = f"{self._root}/results/table/table"
-        if path in self._nodes and self._nodes[path]._v_isopen:
-            return self._nodes[path]
-        return self._node(path) if path in self.h5 else None
+        for name in ("table", "table_new"):  # table_new: a replacement interrupted half-way
+            path = f"{self._root}/results/table/{name}"
+            if path in self._nodes and self._nodes[path]._v_isopen:
+                return self._nodes[path]
+            if path in self.h5:
+                return self._node(path)
+        return None
+
+    def run_group_path(self, idx: int) -> str:
+        """Where run ``idx``'s values are (or would be) stored."""
+        if self.version < 2:
+            return f"{self._root}/results/runs/run_{idx:08d}"
+        return f"{self._root}/results/runs/run_set_{idx // RUN_SET_SIZE:05d}/run_{idx:08d}"
 
     def done(self) -> set[int]:
         """Indices of runs already stored."""
@@ -334,13 +396,14 @@ class StudyFile:
             self._done = set() if t is None else set(t.col("idx").tolist())
         return self._done
 
+    def kinds(self) -> dict:
+        """Every table column and its kind (parameters as ``param:<kind>``, tags as ``tag``)."""
+        t = self._table
+        return {} if t is None else json.loads(t.attrs.BRAINSWEEP_KINDS)
+
     def score_kinds(self) -> dict:
         """Scalar score columns and their kinds ('float', 'int', 'bool')."""
-        t = self._table
-        if t is None:
-            return {}
-        kinds = json.loads(t.attrs.BRAINSWEEP_KINDS)
-        return {k: v for k, v in kinds.items()
+        return {k: v for k, v in self.kinds().items()
                 if k not in RESERVED and v != "tag" and not v.startswith("param:")}
 
     def read_rows(self, first: int, n: int) -> dict:
@@ -362,38 +425,81 @@ class StudyFile:
         return out
 
     def write_runs(self, records: list[RunRecord], tags: dict | None = None) -> None:
-        """Store finished runs (skipping any already stored) and flush."""
+        """Store finished runs (skipping any already stored) and flush.
+
+        Run groups are flushed before the table rows that make them part of the study;
+        if this is interrupted before the rows are written, the groups are removed."""
         done = self.done()
-        records = [r for r in records if r.idx not in done]
+        records = sorted((r for r in records if r.idx not in done), key=lambda r: r.idx)
         if not records:
             return
         tags = tags or {}
+        records = [self._refuse_clashes(r, tags) for r in records]
         self._ensure_table(records, tags)
-        runs_group = self._node(f"{self._root}/results/runs")
-        for r in records:
-            if r.values or r.traceback:
-                grp = self.h5.create_group(runs_group, "run_%08d" % r.idx)
-                for name, value in r.values.items():
-                    write_value(self.h5, grp, name, value)
-                if r.traceback:
-                    write_value(self.h5, grp, "error", r.traceback)
-        self._append_rows(records, tags)
-        self._mark_completed(records)
+        created, rows_written = [], False
+        try:
+            for r in records:
+                if r.values or r.traceback:
+                    where = self.run_group_path(r.idx)
+                    if where in self.h5:  # an orphan of an interrupted write: its row is missing
+                        self.h5.remove_node(where, recursive=True)
+                    parent, name = where.rsplit("/", 1)
+                    grp = self.h5.create_group(parent, name, createparents=True)
+                    created.append(where)
+                    for key, value in r.values.items():
+                        write_value(self.h5, grp, key, value)
+                    if r.traceback:
+                        write_value(self.h5, grp, "error", r.traceback)
+            if created:
+                self.h5.flush()
+            self._append_rows(records, tags)
+            rows_written = True
+            self._mark_completed(records)
+            self.h5.flush()
+        except BaseException:
+            if not rows_written:
+                self._drop_groups(created)
+            raise
         done.update(r.idx for r in records)
-        self.h5.flush()
+
+    def _drop_groups(self, paths: list[str]) -> None:
+        for where in paths:
+            try:
+                if where in self.h5:
+                    self.h5.remove_node(where, recursive=True)
+            except Exception:  # noqa: BLE001 - the repair on resume removes what is left
+                pass
+
+    def _refuse_clashes(self, r: RunRecord, tags: dict) -> RunRecord:
+        """A run whose result names clash with a parameter or a tag becomes a failed run."""
+        taken = set(self.param_names) | {_col_name(n) for n in self.param_names} | set(tags)
+        taken |= {k for k, v in self.kinds().items() if v == "tag"}
+        clash = sorted(k for k in list(r.scalars) + list(r.values) if k in taken)
+        if not clash:
+            return r
+        what = ", ".join(repr(k) for k in clash)
+        return RunRecord(r.idx, "failed", r.seed, r.runtime, r.finished, r.worker,
+                         message=f"result key(s) {what} have the name of a parameter or strategy tag; "
+                                 f"rename the result(s)")
 
     def _ensure_table(self, records: list[RunRecord], tags: dict) -> None:
         table = self._table
         kinds = {} if table is None else json.loads(table.attrs.BRAINSWEEP_KINDS)
-        new = {}
+        new, widened = {}, False
         for r in records:
             for k, v in r.scalars.items():
-                if k not in kinds and k not in new:
-                    if k in self.param_names or k in tags:
-                        raise TypeError(f"result key {k!r} has the name of a parameter or tag")
-                    new[k] = _scalar_kind(v)
+                kind = _scalar_kind(v)
+                if k in new:
+                    new[k] = _widen(new[k], kind)
+                elif k not in kinds:
+                    new[k] = kind
+                elif kinds[k] in _SCORE_ORDER and _widen(kinds[k], kind) != kinds[k]:
+                    kinds[k] = _widen(kinds[k], kind)  # scores are float64 columns: no rewrite
+                    widened = True
         new_tags = {k: "tag" for k in tags if k not in kinds and k not in new}
         if table is not None and not new and not new_tags:
+            if widened:
+                table.attrs.BRAINSWEEP_KINDS = json.dumps(kinds)
             return
         if table is None:
             kinds = {"idx": "int", "status": "status", "seed": "int", "runtime": "float",
@@ -401,9 +507,11 @@ class StudyFile:
             kinds.update({_col_name(n): "param:" + self.param_kinds[n] for n in self.param_names})
         kinds.update(new_tags)
         kinds.update(new)
-        self._rebuild_table(kinds)
+        self._replace_table(kinds, None if table is None else table.read())
 
-    def _rebuild_table(self, kinds: dict) -> None:
+    def _replace_table(self, kinds: dict, rows) -> None:
+        """Write a complete new runs table (columns ``kinds``, ``rows`` copied into it) as
+        ``table_new``, flush, then remove the old table and rename the new one."""
         self._nodes.clear()
         names = {_col_name(n): n for n in self.param_names}
         desc = {}
@@ -420,16 +528,14 @@ class StudyFile:
                 desc[name] = _COL[kind.removeprefix("param:").replace("tag", "int")](pos)
             else:  # scores: float64 so that runs without the score hold NaN; kind kept for reload
                 desc[name] = _COL["float"](pos)
-        old = self._table
-        old_rows = old.read() if old is not None else None
         parent = f"{self._root}/results/table"
         if parent not in self.h5:
             leaf = self.h5.create_group(f"{self._root}/results", "table", createparents=True)
             leaf._v_attrs.SRVC_LEAF = np.True_
             leaf._v_attrs.SRVC_INIT_CLASS_NAME = np.str_("Result")
-        if old is not None:
-            old._f_rename("table_old")
-        table = self.h5.create_table(parent, "table", desc, expectedrows=100_000)
+        if f"{parent}/table_new" in self.h5:
+            self.h5.remove_node(parent, "table_new")
+        table = self.h5.create_table(parent, "table_new", desc, expectedrows=100_000)
         table.attrs.SRVC_STORE = np.str_("TABLE")
         for name, kind in kinds.items():
             pypet_kind = {"status": "str", "worker": "str", "message": "str", "tag": "int"}.get(
@@ -440,16 +546,32 @@ class StudyFile:
             table.attrs[f"SRVC_COLUMN_{name}_SCALAR_TYPE"] = np.str_(pypet_kind)
         table.attrs.BRAINSWEEP_KINDS = json.dumps(kinds)
         table.attrs.BRAINSWEEP_PARAMS = json.dumps(names)
-        if old_rows is not None and len(old_rows):
-            rows = np.zeros(len(old_rows), dtype=table.dtype)
+        if rows is not None and len(rows):
+            new = np.zeros(len(rows), dtype=table.dtype)
             for name in table.dtype.names:
-                if name in old_rows.dtype.names:
-                    rows[name] = old_rows[name]
+                if name in rows.dtype.names:
+                    new[name] = rows[name]
                 elif table.dtype[name].kind == "f":
-                    rows[name] = np.nan
-            table.append(rows)
-        if old is not None:
-            old._f_remove()
+                    new[name] = np.nan
+            table.append(new)
+        self.h5.flush()
+        for old in ("table", "table_old"):  # table_old: format 1's name during a rebuild
+            if f"{parent}/{old}" in self.h5:
+                self.h5.remove_node(parent, old)
+        table._f_rename("table")
+        self.h5.flush()
+        self._nodes.clear()
+
+    def _sort_table(self) -> None:
+        """Rewrite the runs table in run-index order if runs finished out of order."""
+        t = self._table
+        if t is None:
+            return
+        idx = t.col("idx")
+        if len(idx) < 2 or bool(np.all(idx[1:] > idx[:-1])):
+            return
+        rows = t.read()
+        self._replace_table(json.loads(t.attrs.BRAINSWEEP_KINDS), rows[np.argsort(idx, kind="stable")])
 
     def _append_rows(self, records: list[RunRecord], tags: dict) -> None:
         table = self._table
@@ -491,41 +613,13 @@ class StudyFile:
         runs.modify_coordinates(idx, rows)
 
 
-class WriterLock:
-    """An exclusive lock on ``<study file>.lock`` held by the one process writing a study.
-
-    The operating system releases it when that process dies (SIGKILL included), so a
-    killed study never leaves a stale lock; a second writer gets a clear error instead
-    of corrupting the file.
-    """
-
-    def __init__(self, path: str):
-        self.path = f"{path}.lock"
-        self.fd = None
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no protection, as before
-            return
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StudyFileError(f"{path} is being written by another process ({holder}); "
-                                 f"wait for it to finish or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-            os.close(self.fd)
-            self.fd = None
+def run_group(h5: tables.File, traj: str, idx: int):
+    """Run ``idx``'s group of values (bucketed or, format 1, flat), or None."""
+    for where in (f"/{traj}/results/runs/run_set_{idx // RUN_SET_SIZE:05d}/run_{idx:08d}",
+                  f"/{traj}/results/runs/run_{idx:08d}"):
+        if where in h5:
+            return h5.get_node(where)
+    return None
 
 
 def _pickle_or_none(obj) -> bytes | None:
@@ -540,33 +634,22 @@ def _pickle_or_none(obj) -> bytes | None:
 
 def read_attachments(h5: tables.File) -> dict:
     """``{file name: bytes}`` attached to the study."""
-    if "/brainsweep/attachments" not in h5:
+    bk = bookkeeping(h5)
+    if "attachments" not in bk:
         return {}
-    return {str(n.attrs.filename): n.read().tobytes() for n in h5.root.brainsweep.attachments._f_iter_nodes()}
+    return {str(n.attrs.filename): n.read().tobytes() for n in bk.attachments._f_iter_nodes()}
 
 
 def load_evaluator(h5: tables.File):
     """The study's pickled evaluator, or None."""
-    if "/brainsweep/evaluator" not in h5:
+    bk = bookkeeping(h5)
+    if "evaluator" not in bk:
         return None
-    return pickle.loads(h5.root.brainsweep.evaluator.read().tobytes())
-
-
-def _write_json(h5, where, name: str, doc: dict) -> None:
-    h5.create_array(where, name, np.frombuffer(json.dumps(doc, sort_keys=True).encode(), dtype=np.uint8))
+    return pickle.loads(bk.evaluator.read().tobytes())
 
 
 def _read_json(node) -> dict:
     return json.loads(node.read().tobytes().decode())
-
-
-def _describe(d) -> str:
-    """A short pypet comment for an explored parameter."""
-    if d.kind == "grid":
-        return f"grid of {len(d.values)} values"
-    if d.kind == "categorical":
-        return f"categorical: {', '.join(map(str, d.categories))}"[:200]
-    return f"bounds [{d.low}, {d.high}] ({d.scale})"
 
 
 def _summary(point: dict, names: list[str]) -> str:
@@ -593,6 +676,10 @@ def _traj_name_from(path: str) -> str:
     stem = os.path.splitext(os.path.basename(path))[0]
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "study"
     return name if name[0].isalpha() else "study_" + name
+
+
+def new_study_id() -> str:
+    return uuid.uuid4().hex
 
 
 def open_h5(path: str, mode: str = "r") -> tables.File:

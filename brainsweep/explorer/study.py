@@ -19,6 +19,7 @@ import platform
 import socket
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -26,7 +27,8 @@ import numpy as np
 from .executors import make_executor
 from .runner import FunctionEvaluator, run_seed
 from .space import ParameterSpace
-from .storage import StudyFile, StudyFileError
+from ._filelock import WriterLock
+from .storage import RESERVED, TAG_NAMES, StudyFile, StudyFileError, UntrustedStateError, _take_lock
 from .strategy import GridSearch, Outcome, Strategy
 
 __all__ = ["Study"]
@@ -49,7 +51,8 @@ class Study:
     seed : int, optional
         Study seed; run ``i`` gets seed ``run_seed(seed, i)``. Drawn and stored if None.
     overwrite : bool
-        Replace a file holding a different study (never needed to resume).
+        Replace a file holding a different study (never needed to resume). Only a
+        brainsweep study file is replaced; any other file at ``path`` is refused.
     timeout : float, optional
         Per-run wall-clock limit in seconds; exceeded runs are stored as ``timeout``.
     name : str, optional
@@ -59,13 +62,16 @@ class Study:
     attachments : dict name -> str or bytes
         Files stored in the study file (e.g. the YAML study it was made from);
         ``load(path).attachments`` returns them.
+    trust : bool
+        Resume a study file written by brainsweep's format 1, whose strategy state is a
+        pickle (unpickling runs code from the file: only for files you trust).
     """
 
     def __init__(self, evaluate, space: ParameterSpace, strategy: Strategy | None = None,
                  path: str = "study.h5", *, seed: int | None = None, overwrite: bool = False,
                  timeout: float | None = None, name: str | None = None,
                  objective=None, run_kwargs: dict | None = None, keep=None,
-                 attachments: dict | None = None):
+                 attachments: dict | None = None, trust: bool = False):
         if not isinstance(space, ParameterSpace):
             raise TypeError(f"space: expected a ParameterSpace, got {type(space).__name__}")
         strategy = GridSearch() if strategy is None else strategy
@@ -76,12 +82,15 @@ class Study:
             raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        _check_names(space)
         strategy.check(space)
         self.space = space
         self.strategy = strategy
         self.path = os.fspath(path)
         self.seed = None if seed is None else int(seed)
         self.overwrite = overwrite
+        self.trust = bool(trust)
+        self._replace = False  # set by _open_or_check: the file at path is replaced on creation
         self.name = name
         self.attachments = dict(attachments or {})
         self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep)
@@ -108,27 +117,43 @@ class Study:
             ex.share_outcome()
             return load(self.path)
         error = None
+        lock = None
         try:
-            file = self._open_or_check()
+            # the lock before anything looks at the file: checking and creating cannot race
+            lock = _take_lock(self.path)
+            file = self._open_or_check(lock)
             if file is not None:
-                file.close()  # pool workers fork with no HDF5 handle open
+                file.close()  # pool workers fork with no HDF5 handle open (the lock stays)
             ex.start(self.evaluator)
-            file = StudyFile.open(self.path, "a") if file is not None else None
-            self._loop(ex, file, progress)
+            file = StudyFile.open(self.path, "a", lock=lock) if file is not None else None
+            self._loop(ex, file, progress, lock)
         except BaseException as err:
             error = err
             raise
         finally:
             ex.close()
+            if lock is not None:
+                lock.release()
             ex.share_outcome(error)
         return load(self.path)
 
-    def _open_or_check(self) -> StudyFile | None:
-        if not os.path.exists(self.path):
+    def _open_or_check(self, lock: WriterLock) -> StudyFile | None:
+        """The existing study to resume (checked to be this one), or None to create one."""
+        from ._create import classify_existing
+
+        self._replace = False
+        kind = classify_existing(self.path)
+        if kind == "none":
+            return None
+        if kind == "half-made":
+            warnings.warn(f"{self.path} is a study file whose creation was interrupted (by an older "
+                          f"brainsweep) before any run was stored; starting it again", stacklevel=3)
+            self._replace = True
             return None
         if self.overwrite:
-            return None  # StudyFile.create replaces it, under the writer lock
-        file = StudyFile.open(self.path, "a")
+            self._replace = True
+            return None  # replaced once the new file is complete
+        file = StudyFile.open(self.path, "a", lock=lock)
         mine, theirs = self.fingerprint(), file.fingerprint
         if mine != theirs:
             diff = [k for k in mine if mine.get(k) != theirs.get(k)]
@@ -140,9 +165,14 @@ class Study:
             file.close()
             raise StudyFileError(f"{self.path} was started with seed {file.seed}, not {self.seed}; "
                                  f"omit seed to resume it, or overwrite=True to restart")
+        try:
+            file.last_state(trust=self.trust)
+        except UntrustedStateError:
+            file.close()
+            raise
         return file
 
-    def _loop(self, ex, file: StudyFile | None, progress: bool) -> None:
+    def _loop(self, ex, file: StudyFile | None, progress: bool, lock: WriterLock) -> None:
         strategy, space = self.strategy, self.space
         if file is None:
             seed = self.seed if self.seed is not None else _draw_seed()
@@ -150,7 +180,7 @@ class Study:
             n_told = 0
         else:
             seed = file.seed
-            n_told, state = file.last_state()
+            n_told, state = file.last_state(trust=self.trust)
             if state is None:
                 strategy.start(space, seed)
             else:
@@ -166,7 +196,8 @@ class Study:
                     probe = self._probe(points[0], seed)
                     file = StudyFile.create(self.path, space, self.fingerprint(), seed,
                                             _provenance(), self.name, evaluator=self.evaluator,
-                                            attachments=self.attachments)
+                                            attachments=self.attachments, lock=lock,
+                                            replace=self._replace)
                     first = file.register_batch(points)
                     if probe is not None:
                         file.write_runs([probe], batch.tags)
@@ -221,6 +252,15 @@ class Study:
     def _outcomes(self, file: StudyFile, first: int, points: list) -> list[Outcome]:
         rows = file.read_rows(first, len(points))
         return [Outcome(first + i, point, *rows[first + i]) for i, point in enumerate(points)]
+
+
+def _check_names(space: ParameterSpace) -> None:
+    """Parameter names must not be the runs table's own columns or strategy tags."""
+    taken = set(RESERVED) | set(TAG_NAMES)
+    for name in list(space.names) + list(space.fixed):
+        if name.replace(".", "__") in taken:
+            raise ValueError(f"parameter {name!r}: the name is reserved for the runs table "
+                             f"(reserved: {', '.join(RESERVED + TAG_NAMES)}); rename the parameter")
 
 
 def _differs(a: dict, b: dict) -> bool:

@@ -1,0 +1,175 @@
+"""The study file's integrity: plain (JSON) strategy states, format-1 files read without
+unpickling, bookkeeping out of pypet's way, the runs table in run order, study ids."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import tables
+from pypet import Trajectory
+
+from brainsweep.explorer import GridSearch, ParameterSpace, Study, StudyFileError, load
+from brainsweep.explorer import storage
+from brainsweep.explorer.storage import FORMAT_VERSION, RunRecord, StudyFile, bookkeeping
+
+
+def _square(params):
+    return {"v": params["x"] ** 2, "arr": np.full(3, params["x"])}
+
+
+def _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0), batch_size=2, **kw):
+    return Study(_square, ParameterSpace({"x": list(xs)}), GridSearch(batch_size=batch_size), path=path, **kw)
+
+
+class _Boom:
+    """Unpickling this creates a marker file: proof that a reader ran code from the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_states_are_json_and_reading_never_unpickles(tmp_path, monkeypatch):
+    path = tmp_path / "s.h5"
+    _grid_study(path).run(progress=False)
+    with tables.open_file(path) as h5:
+        bk = bookkeeping(h5)
+        assert bk._v_pathname == "/s/overview/brainsweep"
+        assert int(bk._v_attrs.format_version) == FORMAT_VERSION == 2
+        states = [json.loads(row.tobytes()) for row in bk.states]
+    assert states == [{"next": 2}, {"next": 4}]  # GridSearch's state after each batch, as JSON
+
+    def no_pickle(*a, **k):
+        raise AssertionError("a reader unpickled something")
+
+    monkeypatch.setattr(pickle, "loads", no_pickle)
+    res = load(path)
+    assert res.strategy_state == {"next": 4} and res.strategy_state_note == ""
+    assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+
+
+def _to_format_1(path, state_blob):
+    """Rewrite a format-2 file in format 1's layout: top-level /brainsweep, pickled states,
+    flat run groups (what brainsweep wrote before format 2)."""
+    with tables.open_file(path, "a") as h5:
+        bk = bookkeeping(h5)
+        traj = str(bk._v_attrs.trajectory)
+        h5.move_node(bk._v_pathname, "/", "brainsweep")
+        bk = h5.root.brainsweep
+        bk._v_attrs.format_version = 1
+        del bk._v_attrs.study_id
+        h5.remove_node(bk, "states")
+        vl = h5.create_vlarray(bk, "states", tables.UInt8Atom())
+        vl.append(np.frombuffer(state_blob, dtype=np.uint8))
+        runs = h5.get_node(f"/{traj}/results/runs")
+        for bucket in list(runs._f_iter_nodes("Group")):
+            for grp in list(bucket._f_iter_nodes("Group")):
+                h5.move_node(grp, runs)
+            bucket._f_remove()
+
+
+def test_a_format_1_file_is_read_without_unpickling_and_resumed_only_with_trust(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "old.h5"
+    _grid_study(path, batch_size=4).run(progress=False)
+    _to_format_1(path, pickle.dumps(_Boom(marker)))
+    # reading: everything but the pickled state, which is not touched
+    res = load(path)
+    assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+    np.testing.assert_array_equal(res.run(2)["arr"], np.full(3, 3.0))
+    assert res.arrays("arr")[3].tolist() == [4.0] * 3
+    assert res.strategy_state is None and "pickle" in res.strategy_state_note
+    assert res.study_id is None and res.format_version == 1
+    # plain pypet still reads it (no run sets, /brainsweep at the top)
+    traj = Trajectory(filename=str(path))
+    traj.f_load(name="old", load_parameters=2, load_results=2)
+    assert list(traj.results.table["v"]) == [1.0, 4.0, 9.0, 16.0]
+    assert not marker.exists()
+    # resuming needs trust
+    with pytest.raises(StudyFileError, match="pickle.*trust=True"):
+        _grid_study(path, batch_size=4).run(progress=False)
+    assert not marker.exists()
+
+
+def test_a_format_1_study_resumes_with_trust_and_stores_later_states_as_json(tmp_path):
+    path = tmp_path / "old2.h5"
+    full = _grid_study(tmp_path / "ref.h5", xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0)).run(progress=False)
+    study = _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0))
+    file = StudyFile.create(str(path), study.space, study.fingerprint(), full.seed, {"p": "1"})
+    study.strategy.start(study.space, full.seed)
+    batch = study.strategy.ask()
+    first = file.register_batch(batch.points)
+    file.write_runs(study.evaluator.evaluate_chunk([(first + i, p, int(full.df.loc[first + i, "seed"]))
+                                                    for i, p in enumerate(batch.points)]), batch.tags)
+    file.close()
+    _to_format_1(path, pickle.dumps({"next": 2}))
+    with pytest.warns(UserWarning, match="marked the told batches"):  # state stored, flag not set
+        res = _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0), trust=True).run(progress=False)
+    assert res.df["v"].tolist() == full.df["v"].tolist()
+    assert res.df["seed"].tolist() == full.df["seed"].tolist()
+    assert res.strategy_state == {"next": 6}  # the last state, from the JSON states beside the pickles
+    with tables.open_file(path) as h5:
+        assert h5.root.brainsweep.states.nrows == 1 and h5.root.brainsweep.states_plain.nrows == 2
+
+
+@pytest.mark.parametrize("name", ["a.h5", "bo.h5", "zz.h5", "aln_grid.h5"])
+def test_plain_pypet_reads_the_file_whatever_its_name(tmp_path, name):
+    path = tmp_path / name
+    _grid_study(path, xs=(3.0, 1.0, 2.0)).run(progress=False)
+    traj = Trajectory(filename=str(path))
+    traj.f_load(index=-1, load_parameters=2, load_results=2)  # the README's recipe
+    assert traj.f_get("x").f_get_range() == [3.0, 1.0, 2.0]
+    table = traj.results.table
+    assert list(table["idx"]) == [0, 1, 2]
+    assert list(table["v"]) == [9.0, 1.0, 4.0]
+    np.testing.assert_array_equal(traj.results.runs.run_00000002.arr, np.full(3, 2.0))
+    assert not hasattr(traj, "brainsweep")
+
+
+def test_the_runs_table_is_sorted_by_run_index_once_a_batch_is_complete(tmp_path):
+    space = ParameterSpace({"x": [0.0, 1.0, 2.0, 3.0, 4.0]})
+    path = str(tmp_path / "order.h5")
+    with StudyFile.create(path, space, {"t": 1}, 1, {"p": "1"}) as f:
+        first = f.register_batch([{"x": float(i)} for i in range(5)])
+        for i in (3, 0, 4):  # as runs of a pool finish
+            f.write_runs([RunRecord(first + i, "ok", i, scalars={"v": float(i)})], {"batch": 0})
+        f.write_runs([RunRecord(2, "ok", 2, scalars={"v": 2.0}), RunRecord(1, "ok", 1, scalars={"v": 1.0})],
+                     {"batch": 0})
+        assert f._table.col("idx").tolist() == [3, 0, 4, 1, 2]  # completion order while the batch runs
+        f.save_state(0, {"next": 5})
+        assert f._table.col("idx").tolist() == [0, 1, 2, 3, 4]
+        assert f._table.col("v").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert f._table.col("x").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert load(path).df["v"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+class _RefEvaluator:
+    """An evaluator offering a plain reference (as brainsweep's evaluators do)."""
+
+    identity = "tests:_RefEvaluator"
+
+    def reference(self):
+        return {"kind": "function", "target": "tests:_square", "array": np.arange(3)}
+
+    def evaluate_chunk(self, tasks):
+        from brainsweep.explorer.runner import FunctionEvaluator
+        return FunctionEvaluator(_square).evaluate_chunk(tasks)
+
+
+def test_study_id_and_evaluator_reference_are_recorded(tmp_path):
+    from brainsweep.explorer import _plain
+
+    path = tmp_path / "ref.h5"
+    res = Study(_RefEvaluator(), ParameterSpace({"x": [1.0, 2.0]}), path=path).run(progress=False)
+    assert isinstance(res.study_id, str) and len(res.study_id) == 32
+    assert res.study_id in storage.CREATED_HERE
+    with tables.open_file(path) as h5:
+        bk = bookkeeping(h5)
+        doc = _plain.decode(bk.evaluator_ref.read())
+        assert bk._v_attrs.study_id == res.study_id
+    assert doc["target"] == "tests:_square" and doc["array"].tolist() == [0, 1, 2]
+    other = Study(_RefEvaluator(), ParameterSpace({"x": [1.0, 2.0]}), path=tmp_path / "ref2.h5").run(progress=False)
+    assert other.study_id != res.study_id
