@@ -183,7 +183,9 @@ class Model:
             outputs: list[str] | None = None, chunk_ms: float = 10_000.0, output_dtype=np.float64) -> dict:  # fmt: skip
         """Simulate ``duration`` ms and return the outputs dict (also kept in ``self.outputs``).
 
-        dt (ms, default per model), sampling_dt (ms, default dt), bold (Balloon-Windkessel,
+        dt (ms, default per model), sampling_dt (ms; default dt, or 1 ms when recording every
+        step would take more than 100 MB per run: see ``engine.default_sampling_dt``; a run
+        needing more than half the RAM warns with ``engine.MemoryUseWarning``), bold (Balloon-Windkessel,
         sampled every ``tr`` ms, default ``params["TR"]``; integrated every ``bold_dt`` ms,
         default 1 ms), seed (None draws one -> ``self.last_seed``), integrator ("euler"/"heun"),
         stimulus ({input channel: array (nodes x steps) | callable t_ms -> (nodes x len(t))}),
@@ -212,7 +214,8 @@ class Model:
         seeds: None (draw one per run, see ``self.last_seeds``), an int (run k gets seed + k)
         or a list with one seed per run. Results are identical to ``run`` with the same seed.
         Returns a list of output dicts; with on_diverge="return", a diverged run's entry is
-        its DivergenceError.
+        its DivergenceError. Other arguments as in ``run`` (the default ``sampling_dt`` is
+        chosen per run, so a batch samples exactly as single runs do).
         """
         param_dicts = list(param_dicts)
         if not param_dicts:

@@ -62,7 +62,21 @@ import numpy as np
 from ._kernel_template import SCHEME_TEMPLATE, TEMPLATE
 from .noise import draw_seed, seed_state
 
-__all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel"]
+__all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel", "MemoryUseWarning",
+           "default_sampling_dt", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
+
+#: bytes of recorded outputs per run up to which a run without ``sampling_dt`` keeps every
+#: integration step; beyond it such a run is sampled every 1 ms (see :func:`default_sampling_dt`)
+DEFAULT_OUTPUT_BUDGET = 100e6
+#: a run (or batch) whose arrays would need more than this fraction of the physical memory
+#: warns with :class:`MemoryUseWarning` before allocating them
+MEMORY_FRACTION = 0.5
+
+
+class MemoryUseWarning(UserWarning):
+    """A simulation is about to allocate more memory than :data:`MEMORY_FRACTION` of the
+    machine's RAM (a ``UserWarning``, so it is shown by default; turn it into an error with
+    ``warnings.simplefilter("error", MemoryUseWarning)``)."""
 
 _PARALLEL = True
 
@@ -284,6 +298,42 @@ def _steps(name: str, value: float, dt: float) -> int:
     return n
 
 
+def default_sampling_dt(duration: float, dt: float, n_nodes: int, n_outputs: int, itemsize: int = 8) -> float:
+    """Sampling step (ms) of a run given no ``sampling_dt``: every step (``dt``) while one
+    run's recorded outputs take at most :data:`DEFAULT_OUTPUT_BUDGET` bytes, else 1 ms
+    (the smallest multiple of ``dt`` of at least 1 ms), which bounds memory for long runs
+    (a one-minute 68-region Hopf run: 650 MB at dt = 0.1 ms, 65 MB at 1 ms)."""
+    n_steps = int(round(duration / dt))
+    if n_steps * n_nodes * n_outputs * itemsize <= DEFAULT_OUTPUT_BUDGET:
+        return dt
+    every = max(1, int(np.ceil(1.0 / dt - 1e-9)))
+    return every * dt
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory (``os.sysconf``), or None where it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _warn_if_too_big(n_bytes: float, duration: float, dt: float, sampling_dt: float, n_runs: int,
+                     given: bool) -> None:
+    """:class:`MemoryUseWarning` if ``n_bytes`` exceeds :data:`MEMORY_FRACTION` of the RAM."""
+    ram = _physical_memory()
+    if not ram or n_bytes <= MEMORY_FRACTION * ram:
+        return
+    import warnings
+    how = "" if given else " (not given: the default)"
+    warnings.warn(
+        f"this simulation needs about {n_bytes / 1e9:.1f} GB for {n_runs} run(s) of duration = {duration:g} ms "
+        f"sampled every sampling_dt = {sampling_dt:g} ms{how} (dt = {dt:g} ms): more than "
+        f"{MEMORY_FRACTION:.0%} of the {ram / 1e9:.1f} GB of RAM; pass a larger sampling_dt, fewer outputs "
+        f"(outputs=[...]), output_dtype=np.float32, a shorter duration or fewer runs per batch",
+        MemoryUseWarning, stacklevel=4)
+
+
 def _stim_block(stim, t: np.ndarray, n_nodes: int, channel: str, step0: int) -> np.ndarray:
     """Evaluate one channel's stimulus for the times t (ms) of a chunk -> (n_nodes, len(t))."""
     if isinstance(stim, np.ndarray):
@@ -335,9 +385,6 @@ def simulate_runs(
     if not (isinstance(duration, (int, float)) and np.isfinite(duration) and duration > 0):
         raise ValueError(f"duration must be a positive number of ms, got {duration!r}")
     n_steps = _steps("duration", duration, dt)
-    sampling_dt = dt if sampling_dt is None else sampling_dt
-    sample_every = _steps("sampling_dt", sampling_dt, dt)
-    n_samples = n_steps // sample_every
     if integrator not in cls.integrators:
         raise ValueError(f"integrator must be one of {', '.join(map(repr, cls.integrators))} for "
                          f"{cls.__name__}, got {integrator!r}")
@@ -349,6 +396,13 @@ def simulate_runs(
 
             raise unknown_name_error("output", o, out_names)
     rec_idx = np.array([out_names.index(o) for o in rec], dtype=np.int64)
+    if np.dtype(output_dtype) not in (np.float64, np.float32):
+        raise ValueError(f"output_dtype must be float64 or float32, got {output_dtype!r}")
+    sampling_given = sampling_dt is not None
+    if not sampling_given:
+        sampling_dt = default_sampling_dt(duration, dt, N, len(rec), np.dtype(output_dtype).itemsize)
+    sample_every = _steps("sampling_dt", sampling_dt, dt)
+    n_samples = n_steps // sample_every
 
     # parameters -> (R, N, NP)
     pnames = spec["param_names"]
@@ -416,12 +470,14 @@ def simulate_runs(
     OFFG = np.ascontiguousarray(OFFSETS[first])
     LOFFG = np.ascontiguousarray(LOFF[first])
     const = model.constants(dt=dt) if "dt" in inspect.signature(model.constants).parameters else model.constants()
+    n_tr_max = int(duration / TR) if bold and np.isfinite(TR) and TR > 0 else 0
+    _warn_if_too_big(G * B * (np.dtype(output_dtype).itemsize * len(rec_idx) * N * n_samples + 8 * N * n_tr_max
+                              + 8 * max(len(cls.coupled_vars), 1) * N * 2 * L),
+                     duration, dt, sampling_dt, R, sampling_given)
     kern = get_kernel(cls)
     BUF = np.zeros((G, max(len(cls.coupled_vars), 1), N * 2 * L * B))
     kern.init_buffer(X, BUF, PG, const)
     POS = np.zeros((G, 1), dtype=np.int64)
-    if np.dtype(output_dtype) not in (np.float64, np.float32):
-        raise ValueError(f"output_dtype must be float64 or float32, got {output_dtype!r}")
     SAMPLES = np.zeros((G, B, len(rec_idx), N, n_samples if len(rec_idx) else 0), dtype=output_dtype)
     STATUS = np.zeros((G, B, 4), dtype=np.int64)
     STATUS[slots < 0, 0] = 2
