@@ -173,3 +173,190 @@ def test_study_id_and_evaluator_reference_are_recorded(tmp_path):
     assert doc["target"] == "tests:_square" and doc["array"].tolist() == [0, 1, 2]
     other = Study(_RefEvaluator(), ParameterSpace({"x": [1.0, 2.0]}), path=tmp_path / "ref2.h5").run(progress=False)
     assert other.study_id != res.study_id
+
+
+# -- creation and the writer lock ---------------------------------------------------------
+
+def test_an_interrupted_creation_leaves_no_file_under_the_name(tmp_path, monkeypatch):
+    from brainsweep.explorer import _create
+
+    def cut(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_create, "_write_bookkeeping", cut)
+    path = tmp_path / "new.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _grid_study(path).run(progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no study, no temp file, no lock
+    monkeypatch.undo()
+    assert _grid_study(path).run(progress=False).df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+
+
+def test_a_half_made_file_of_an_older_version_is_restarted_with_a_message(tmp_path):
+    path = tmp_path / "half.h5"
+    traj = Trajectory("half", add_time=False, filename=str(path), comment="brainsweep study")
+    traj.f_add_parameter("x", 1.0)
+    traj.f_explore({"x": [1.0]})
+    traj.f_store()  # what a kill during format 1's creation left: pypet's skeleton only
+    del traj
+    with pytest.warns(UserWarning, match="creation was interrupted.*starting it again"):
+        res = _grid_study(path).run(progress=False)
+    assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+    assert res.df["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_overwrite_replaces_only_a_study_file(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    with pytest.raises(StudyFileError, match="not an HDF5 file"):
+        _grid_study(notes, overwrite=True).run(progress=False)
+    assert notes.read_text() == "my notes"
+    foreign = tmp_path / "foreign.h5"
+    with tables.open_file(foreign, "w") as h5:
+        h5.create_array("/", "data", np.arange(3))
+    with pytest.raises(StudyFileError, match="not a brainsweep study.*data"):
+        _grid_study(foreign, overwrite=True).run(progress=False)
+    with tables.open_file(foreign) as h5:
+        assert h5.root.data.read().tolist() == [0, 1, 2]
+    folder = tmp_path / "adir.h5"
+    folder.mkdir()
+    with pytest.raises(StudyFileError, match="is a directory"):
+        _grid_study(folder, overwrite=True).run(progress=False)
+
+
+def test_the_writer_lock_follows_symlinks_and_names_the_holder(tmp_path):
+    import os
+    import socket
+
+    real = tmp_path / "real.h5"
+    _grid_study(real).run(progress=False)
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    writer = StudyFile.open(str(real), "a")
+    try:
+        with pytest.raises(StudyFileError, match=f"being written by another process \\(pid {os.getpid()} "
+                                                 f"on host {socket.gethostname()}\\)"):
+            _grid_study(link).run(progress=False)
+        with pytest.raises(StudyFileError, match="being written"):
+            _grid_study(link, xs=(7.0,), overwrite=True).run(progress=False)
+    finally:
+        writer.close()
+    assert load(real).df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+
+
+# -- interrupted writes --------------------------------------------------------------------
+
+def _run_groups(path):
+    with tables.open_file(path) as h5:
+        traj = str(bookkeeping(h5)._v_attrs.trajectory)
+        runs = h5.get_node(f"/{traj}/results/runs")
+        return sorted(g._v_name for s in runs._f_iter_nodes("Group") for g in s._f_iter_nodes("Group"))
+
+
+def test_an_interrupt_during_a_write_leaves_no_orphan_groups(tmp_path, monkeypatch):
+    path = tmp_path / "int.h5"
+    real = StudyFile._append_rows
+    calls = {"n": 0}
+
+    def interrupted(self, records, tags):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C between a write's groups and its rows
+        return real(self, records, tags)
+
+    monkeypatch.setattr(StudyFile, "_append_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _grid_study(path, batch_size=None).run(progress=False)
+    stored = load(path).df.index.tolist()
+    assert stored == [0] and _run_groups(path) == ["run_00000000"]
+    monkeypatch.undo()
+    res = _grid_study(path, batch_size=None).run(progress=False)
+    assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+    assert _run_groups(path) == [f"run_{i:08d}" for i in range(4)]
+
+
+def test_orphans_and_half_registered_batches_are_repaired_on_resume(tmp_path):
+    ref = _grid_study(tmp_path / "ref.h5", xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0)).run(progress=False)
+    path = tmp_path / "rep.h5"
+    study = _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0), seed=ref.seed)
+    study.strategy.start(study.space, ref.seed)
+    with StudyFile.create(str(path), study.space, study.fingerprint(), ref.seed, {"p": "1"}) as f:
+        batch = study.strategy.ask()
+        first = f.register_batch(batch.points)
+        recs = study.evaluator.evaluate_chunk([(first + i, p, int(ref.df.loc[first + i, "seed"]))
+                                               for i, p in enumerate(batch.points)])
+        f.write_runs(recs[:1], batch.tags)
+        # run 1's group flushed, its row never written (a kill between the two)
+        f.h5.create_group(f.run_group_path(1).rsplit("/", 1)[0], "run_00000001")
+        # the next batch's parameters registered, its batch row never written
+        for name in f.param_names:
+            f._append_explored(name, [99.0, 98.0])
+    with pytest.warns(UserWarning) as caught:
+        res = _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0)).run(progress=False)
+    notes = " | ".join(str(w.message) for w in caught)
+    assert "removed 1 run group(s) whose table row was never written" in notes
+    assert "dropped parameter values registered beyond the 2 committed runs" in notes
+    for col in ("x", "v", "seed", "status"):
+        assert res.df[col].tolist() == ref.df[col].tolist(), col
+    assert _run_groups(path) == [f"run_{i:08d}" for i in range(6)]
+
+
+def test_a_file_that_cannot_be_repaired_is_refused_with_a_message(tmp_path):
+    path = tmp_path / "bad.h5"
+    _grid_study(path).run(progress=False)
+    with tables.open_file(path, "a") as h5:  # a stored run whose parameters are gone
+        for t in (h5.root.bad.parameters.x.explored_data, h5.root.bad.overview.runs):
+            t.remove_rows(3, 4)
+    with pytest.raises(StudyFileError, match="inconsistent study file.*batch 1 has stored runs"):
+        _grid_study(path).run(progress=False)
+    assert load(path).df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]  # still readable
+
+
+# -- scores and names ----------------------------------------------------------------------
+
+def _typed(params):
+    k = params["k"]
+    return {"a": [1, 0.5, 2][k], "b": [True, 0.5, False][k], "c": [3, True, 4][k], "d": [True, False, True][k]}
+
+
+def test_score_types_widen_and_never_show_a_float_as_bool(tmp_path):
+    res = Study(_typed, ParameterSpace({"k": [0, 1, 2]}), GridSearch(batch_size=1),
+                path=tmp_path / "types.h5").run(progress=False)
+    df = res.df
+    assert df["a"].tolist() == [1.0, 0.5, 2.0] and df["a"].dtype == np.float64
+    assert df["b"].tolist() == [1.0, 0.5, 0.0] and df["b"].dtype == np.float64
+    assert df["c"].tolist() == [3, 1, 4] and str(df["c"].dtype) == "Int64"
+    assert df["d"].tolist() == [True, False, True] and str(df["d"].dtype) == "boolean"
+    again = load(tmp_path / "types.h5")  # and the finished file reads back
+    assert again.df["b"].tolist() == [1.0, 0.5, 0.0]
+
+
+def _odd(params):
+    k = params["k"]
+    if k == 0:
+        return {"v": 1.0, "z": 1 + 2j}
+    if k == 1:
+        return {"v": 1.0, "k": 5.0}   # a score named as a parameter
+    if k == 2:
+        return {"v": 1.0, "batch": 3}  # a strategy tag
+    return {"v": 2.0, "w": np.array([1 + 1j, 2 - 1j])}
+
+
+def test_complex_scores_and_clashing_names_fail_only_their_run(tmp_path):
+    res = Study(_odd, ParameterSpace({"k": [0, 1, 2, 3]}), path=tmp_path / "odd.h5").run(progress=False)
+    df = res.df
+    assert df["status"].tolist() == ["failed", "failed", "failed", "ok"]
+    assert "'z' is a complex number" in df.loc[0, "message"]
+    assert "'k' have the name of a parameter" in df.loc[1, "message"]
+    assert "'batch' is reserved" in df.loc[2, "message"]
+    np.testing.assert_array_equal(res.run(3)["w"], np.array([1 + 1j, 2 - 1j]))
+
+
+@pytest.mark.parametrize("name", ["seed", "status", "idx", "runtime", "finished", "worker", "message",
+                                  "batch", "generation", "iteration"])
+def test_reserved_parameter_names_are_refused_before_anything_runs(tmp_path, name):
+    with pytest.raises(ValueError, match=f"parameter '{name}': the name is reserved"):
+        Study(_square, ParameterSpace({name: [1.0]}), path=tmp_path / "r.h5")
+    with pytest.raises(ValueError, match=f"parameter '{name}': the name is reserved"):
+        Study(_square, ParameterSpace({"x": [1.0]}, fixed={name: 1}), path=tmp_path / "r.h5")
+    assert not (tmp_path / "r.h5").exists()

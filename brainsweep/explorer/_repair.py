@@ -14,6 +14,9 @@ an interruption can leave only these, each repaired here with a note:
 - a strategy state whose batch is not marked told (or the reverse): the flags follow the states;
 - a run group without a table row (its write was cut short): removed, the run runs again;
 - a replacement runs table left beside the old one: the complete one is kept.
+
+Anything else (a run stored twice, a told batch without all its runs, stored runs whose
+parameters are gone) is refused: the study's runs stay readable with ``load``.
 """
 
 from __future__ import annotations
@@ -127,6 +130,11 @@ def _check_rows(file) -> None:
         _refuse(file, "a run is stored twice in the runs table")
     if len(idx) and (idx.min() < 0 or idx.max() >= total):
         _refuse(file, f"the runs table holds run {int(idx.max())} of only {total} registered runs")
+    batches = file._bk.batches.read()
+    told = batches[batches["told"]]
+    n_told_runs = int(told["n"].sum())  # told batches are a prefix (see _settle_told)
+    if int(np.count_nonzero(idx < n_told_runs)) != n_told_runs:
+        _refuse(file, "a batch the strategy was told of lacks stored runs")
 
 
 def _drop_orphan_groups(file, notes: list) -> None:
