@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -42,6 +44,12 @@ def cmd_run(args) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such study file: {path}")
     if path.suffix == ".py":
+        ignored = [flag for flag, given in (("-o/--output", args.output is not None), ("-j/--jobs", args.jobs is not None),
+                                            ("--overwrite", args.overwrite), ("-q/--quiet", args.quiet)) if given]
+        if ignored:
+            raise UserError(f"{', '.join(ignored)} apply to a YAML study file only; a .py script chooses its own "
+                            f"file, workers and overwriting (pass the script's own options after --: "
+                            f"brainsweep run {path} -- ARGS)")
         import runpy
         sys.argv = [str(path)] + list(args.args)
         sys.path.insert(0, str(path.parent.resolve()))
@@ -52,7 +60,7 @@ def cmd_run(args) -> int:
     from .studyfile import load_study
     study = load_study(path, overwrite=args.overwrite, study_path=args.output)
     _say(f"study {path} -> {study.path}")
-    res = study.run(n_jobs=args.jobs, progress=not args.quiet and _root())
+    res = study.run(n_jobs=args.jobs or 1, progress=not args.quiet and _root())
     if res is None:
         return 0
     if _root():
@@ -100,7 +108,29 @@ def _minimize(res, key) -> bool:
 
 
 # -- info -----------------------------------------------------------------------------------
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def _printable(text: str) -> str:
+    """``text`` without terminal escape sequences; other control characters (except newlines
+    and tabs) shown as escapes (``\\x07``): strings read from a study file cannot drive the terminal."""
+    text = _ANSI.sub("", str(text))
+    return "".join(c if c in "\n\t" or (c.isprintable() and not 0x80 <= ord(c) <= 0x9f)
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def cmd_info(args) -> int:
+    """Print what a study file holds; every string from the file passes :func:`_printable`."""
+    import contextlib
+    import io
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = _info(args)
+    print(_printable(buffer.getvalue()), end="")
+    return code
+
+
+def _info(args) -> int:
     from .explorer import load
     res = load(_existing(args.file))
     fp = res.fingerprint
@@ -235,8 +265,9 @@ def cmd_plot(args) -> int:
 # -- reproduce --------------------------------------------------------------------------------
 def cmd_reproduce(args) -> int:
     from .explorer.reproduce import reproduce
-    report = reproduce(_existing(args.file), args.run)
+    report = reproduce(_existing(args.file), args.run, trust=args.trust)
     params = ", ".join(f"{k}={v}" for k, v in report["params"].items())
+    print(f"evaluator: {report['evaluator']}")
     if report["match"]:
         print(f"run {report['idx']} ({params}, seed {report['seed']}): reproduced bit for bit "
               f"({len(report['compared'])} values compared: {', '.join(report['compared'])})")
@@ -253,11 +284,14 @@ brainsweep study archive
 ========================
 
 {h5_col} the study: every run's parameters, scores and stored outputs (pypet/HDF5)
-{files}requirements.txt     `pip freeze` of the environment that made this archive
+{files}{wheel}requirements.txt     brainsweep{wheel_note} and its dependencies, pinned to the versions that made it
 environment.txt      Python, platform and package versions recorded in the study file
 
-Inspect the study:
-    pip install -r requirements.txt        # or: pip install brainsweep
+Needs Python {python_needed} (made with Python {python}).
+
+Inspect the study (in this folder; a fresh virtual environment keeps other projects apart):
+    python3 -m venv venv && . venv/bin/activate
+    pip install -r requirements.txt        # with another Python: pip install {install}
     brainsweep info {h5}
     brainsweep reproduce {h5} --run 0      # re-simulates run 0, compares bit for bit
 {rerun}"""
@@ -265,15 +299,16 @@ Inspect the study:
 
 def cmd_archive(args) -> int:
     import json
-    import subprocess
+    import platform
+    import shutil
     import zipfile
 
     from .explorer import load
     src = Path(_existing(args.file))
     res = load(src)
     out = Path(args.output or src.with_suffix(".zip").name)
-    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True)
-    requirements = freeze.stdout if freeze.returncode == 0 else f"# pip freeze failed: {freeze.stderr.strip()}\n"
+    wheel = _build_wheel()
+    requirements = _pinned_requirements(wheel.name if wheel else None)
     prov = dict(res.provenance)
     packages = prov.pop("packages", "{}")
     env = "\n".join(f"{k}: {v}" for k, v in prov.items()) + "\n\npackages:\n" + "\n".join(
@@ -288,18 +323,109 @@ def cmd_archive(args) -> int:
     else:
         rerun = ("\nThe study was not made from a study file (no YAML attached); rerun the script that "
                  "made it (provenance.command in environment.txt).\n")
+    from . import __version__
+    readme = _ARCHIVE_README.format(
+        h5_col=f"{src.name:<20}", h5=src.name, files=files, rerun=rerun, python=platform.python_version(),
+        python_needed=_python_needed(), install=f"wheels/{wheel.name}" if wheel else f"brainsweep=={__version__}",
+        wheel=f"wheels/{wheel.name}\n                     brainsweep {__version__} itself (pip installs this file)\n"
+        if wheel else "", wheel_note=" (from wheels/)" if wheel else f" {__version__}")
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.write(src, src.name)
+        with open(src, "rb") as f, z.open(_readable(src.name), "w", force_zip64=True) as dst:
+            shutil.copyfileobj(f, dst, 1 << 20)
         for name, data in sorted(res.attachments.items()):
-            z.writestr(name, data)
-        z.writestr("requirements.txt", requirements)
-        z.writestr("environment.txt", env)
-        z.writestr("README.txt", _ARCHIVE_README.format(h5_col=f"{src.name:<20}", h5=src.name, files=files,
-                                                        rerun=rerun))
+            z.writestr(_readable(name), data)
+        if wheel:
+            z.writestr(_readable(f"wheels/{wheel.name}"), wheel.read_bytes())
+            shutil.rmtree(wheel.parent, ignore_errors=True)
+        z.writestr(_readable("requirements.txt"), requirements)
+        z.writestr(_readable("environment.txt"), env)
+        z.writestr(_readable("README.txt"), readme)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB: {src.name}"
           + (f", {', '.join(sorted(res.attachments))}" if res.attachments else "")
-          + ", requirements.txt, environment.txt, README.txt)")
+          + (f", wheels/{wheel.name}" if wheel else "") + ", requirements.txt, environment.txt, README.txt)")
     return 0
+
+
+def _readable(name: str):
+    """A zip entry that unpacks as a regular file with mode 0644 (readable by everyone)."""
+    import time
+    import zipfile
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o100644 << 16
+    return info
+
+
+def _source_tree() -> Path | None:
+    """The folder brainsweep was installed from (editable install: pyproject.toml beside the package)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "brainsweep").is_dir() else None
+
+
+def _build_wheel() -> Path | None:
+    """brainsweep as a wheel (``pip wheel --no-deps``) in a temporary folder, or None when it
+    was not installed from a source tree (then the archive names ``brainsweep==<version>``)."""
+    import subprocess
+    import tempfile
+    import shutil
+    root = _source_tree()
+    if root is None:
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="brainsweep-wheel-"))
+    copy = tmp / "src"  # built from a copy: no build/ folder (with stale modules) in the source tree
+    shutil.copytree(root / "brainsweep", copy / "brainsweep",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
+    for name in ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "LICENSE"):
+        if (root / name).is_file():
+            shutil.copy2(root / name, copy / name)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp), str(copy)], capture_output=True, text=True)
+    wheels = sorted(tmp.glob("brainsweep-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        _say(f"brainsweep archive: could not build a wheel of {root} ({proc.stderr.strip()[-200:]}); "
+             f"requirements.txt names brainsweep by version", file=sys.stderr)
+        return None
+    return wheels[0]
+
+
+def _python_needed() -> str:
+    from importlib import metadata
+    try:
+        return metadata.metadata("brainsweep").get("Requires-Python") or f">= {sys.version_info[0]}.{sys.version_info[1]}"
+    except metadata.PackageNotFoundError:
+        return f">= {sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _pinned_requirements(wheel_name: str | None) -> str:
+    """brainsweep (its wheel in the archive, else its version) and every package it depends
+    on, directly or not, pinned to the installed version; never a local path."""
+    import platform
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from . import __version__
+    pins, todo = {}, [Requirement("brainsweep")]
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in pins:
+            continue
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency not installed here
+        pins[name] = f"{dist.metadata['Name']}=={dist.version}"
+        for line in dist.requires or []:
+            sub = Requirement(line)
+            if sub.marker is None or sub.marker.evaluate({"extra": ""}):
+                todo.append(sub)
+    pins.pop("brainsweep", None)
+    head = [f"# brainsweep archive: made with Python {platform.python_version()} on {platform.system()}; "
+            f"pip install -r requirements.txt (in this folder)",
+            f"wheels/{wheel_name}" if wheel_name else f"brainsweep=={__version__}"]
+    return "\n".join(head + sorted(pins.values(), key=str.lower)) + "\n"
 
 
 def _role(name: str, studies: list) -> str:
@@ -375,7 +501,7 @@ def run_demo(outdir=".", fast=False, jobs=1, progress=True) -> dict:
     out["plots"] = [str(heat), str(pair)]
     out["best"] = best
     _print_summary(res)
-    print(f"wrote {study.path}, {yaml_path} (rerun: brainsweep run {yaml_path.name}), {heat}, {pair}")
+    print(f"wrote {study.path}, {yaml_path} (rerun: brainsweep run {shlex.quote(str(yaml_path))}), {heat}, {pair}")
     return out
 
 
@@ -424,10 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "or execute a Python study script. An existing study file is resumed.")
     s.add_argument("study", help="study.yaml / study.yml, or a study.py script "
                    "(arguments after -- are passed to the script)")
-    s.add_argument("-o", "--output", help="study file to write (overrides the YAML's path)")
-    s.add_argument("-j", "--jobs", type=int, default=1, help="local worker processes (ignored under mpiexec)")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing file holding a different study")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("-o", "--output", help="YAML only: study file to write (overrides the YAML's path)")
+    s.add_argument("-j", "--jobs", type=int, help="YAML only: local worker processes (default 1; ignored under "
+                   "mpiexec)")
+    s.add_argument("--overwrite", action="store_true", help="YAML only: replace an existing file holding a "
+                   "different study")
+    s.add_argument("-q", "--quiet", action="store_true", help="YAML only: no progress bar")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("info", help="what a study file holds", description="Model, space, strategy, "
@@ -459,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "score and array. Exit 0 if bit-identical, 1 (and the differences) if not.")
     s.add_argument("file")
     s.add_argument("--run", type=int, required=True, metavar="N", help="run index")
+    s.add_argument("--trust", action="store_true",
+                   help="allow unpickling the study's evaluator when the file recorded it only as a pickle "
+                   "(unpickling runs code from the file: only for a file you trust)")
     s.set_defaults(func=cmd_reproduce)
 
     s = sub.add_parser("archive", help="zip a study with its study file, environment and a README",
@@ -496,7 +627,8 @@ def main(argv=None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         if args.command in ("run", "demo"):
             msg = msg.replace("overwrite=True", "--overwrite")
-        print(f"brainsweep {args.command}: error: {msg}", file=sys.stderr)
+        if _root():  # under mpiexec every rank reads the same study file: rank 0 reports its mistakes
+            print(f"brainsweep {args.command}: error: {msg}", file=sys.stderr)
         return 1
     except RuntimeError as err:
         if "failed on rank 0" in str(err) and not _root():

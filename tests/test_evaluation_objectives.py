@@ -116,3 +116,61 @@ def test_objectives_are_picklable_and_run_in_a_process_pool():
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         assert pool.submit(_call, obj, out).result() == direct
     assert "FitFC(" in repr(obj)
+
+
+def _spec_roundtrip(obj):
+    from brainsweep.explorer import _plain
+    return ev.objectives.objective_from_spec(_plain.decode(_plain.encode(obj.spec())))
+
+
+def test_every_adapter_is_rebuilt_from_its_plain_spec_with_identical_scores():
+    out, neural = _bold_out(n_tr=300), _neural_out(f_hz=10.0, dt=0.5)
+    bold = out["BOLD"][:, out["BOLD_t"] >= 10_000.0]
+    f, S = ev.welch_psd(neural["x"], 2000.0)
+    rng = np.random.default_rng(3)
+    t = np.arange(0.0, 500.0, 1.0)
+    dip_out = {"t": t, "y1": rng.standard_normal((2, t.size)), "y2": rng.standard_normal((2, t.size)),
+               "agg": rng.standard_normal(t.size)}
+    cases = [
+        (ev.fit_fc([ev.fc(bold), np.corrcoef(rng.standard_normal((6, 40)))], band=(0.01, 0.2), detrend=True,
+                   keep=True, prefix="a_"), out),
+        (ev.fit_fcd([ev.fcd(bold, window=20, step=4)], window=20, step=4, keep=True), out),
+        (ev.fit_spectrum(S.mean(axis=0) * 1.5, f, key="x", band=(2, 40), nperseg=512, keep=True), neural),
+        (ev.target_peak_frequency(12.0, band=(2, 40), key="x", transient_ms=100.0), neural),
+        (ev.fit_dipole(t[::5], np.sin(t[::5] / 50.0), dipole=ev.JansenRitDipole(scale=2.0), nodes=[1],
+                       smooth_window=5.0, tstart=10.0, tstop=400.0, keep=True), dip_out),
+        (ev.fit_dipole(t, np.cos(t / 30.0), dipole="agg"), dip_out),
+        (ev.combine(ev.fit_fc(ev.fc(bold)), ev.fit_fcd(ev.fcd(bold), prefix="p_")), out),
+    ]
+    for obj, o in cases:
+        rebuilt = _spec_roundtrip(obj)
+        assert type(rebuilt) is type(obj) and rebuilt is not obj
+        want, got = obj(o), rebuilt(o)
+        assert set(want) == set(got)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+    dip = _spec_roundtrip(cases[4][0]).dipole
+    assert isinstance(dip, ev.JansenRitDipole) and (dip.scale, dip.y1, dip.y2) == (2.0, "y1", "y2")
+
+
+def test_a_user_objective_has_no_spec_and_a_spec_names_only_brainsweep_adapters():
+    from brainsweep.evaluation.objectives import objective_from_spec, objective_spec
+
+    def mine(out):
+        return {"m": 1.0}
+
+    assert objective_spec(mine) is None
+    assert objective_spec(ev.combine(ev.fit_fc(np.eye(3)), mine)) is None
+    assert ev.fit_dipole([0.0, 1.0, 2.0], [0.0, 1.0, 0.0], dipole=lambda o: o["x"]).spec() is None
+    opaque = objective_spec(ev.combine(ev.fit_fc(np.eye(3)), mine), opaque=True)
+    assert opaque["parts"][0]["settings"]["key"] == "BOLD"
+    assert opaque["parts"][1] == {"objective": "opaque", "callable": f"{__name__}.{mine.__qualname__}"}
+    with pytest.raises(ValueError, match="recorded by name only"):
+        objective_from_spec(opaque)
+    with pytest.raises(ValueError, match="unknown objective 'os.system'"):
+        objective_from_spec({"objective": "os.system", "settings": {}})
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['__class__'\]"):
+        objective_from_spec({"objective": "fit_fc", "settings": {"fc_emp": np.eye(3), "__class__": 1}})
+    with pytest.raises(ValueError, match="dipole must be an output key"):
+        objective_from_spec({"objective": "fit_dipole", "settings": {
+            "target_t": np.arange(3.0), "target": np.zeros(3), "dipole": {"builtins.eval": {}}}})

@@ -14,6 +14,7 @@ lower is better for every other score.
 """
 
 import difflib
+import types
 
 import numpy as np
 
@@ -54,9 +55,16 @@ def _fs(t):
 
 class _Objective:
     prefix = ""
+    #: constructor arguments, each held in the attribute of the same name (see :meth:`spec`)
+    _SPEC_FIELDS: tuple = ()
 
     def _name(self, key):
         return f"{self.prefix}{key}"
+
+    def spec(self):
+        """Plain data (names, numbers, arrays) that :func:`objective_from_spec` rebuilds this
+        objective from, or None if a part of it is not plain (a user's own callable)."""
+        return objective_spec(self)
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" if np.ndim(v) == 0 else f"{k}=<array {np.shape(v)}>"
@@ -71,6 +79,8 @@ class FitFC(_Objective):
     the score is the mean correlation over subjects. FC of ``out[key]`` (default BOLD) after
     the transient, optional ``detrend`` and ``band`` (Hz). ``keep=True`` adds ``"fc"``.
     """
+
+    _SPEC_FIELDS = ("fc_emp", "key", "transient_ms", "detrend", "band", "keep", "prefix")
 
     def __init__(self, fc_emp, key="BOLD", transient_ms=10_000.0, detrend=False, band=None,
                  keep=False, prefix=""):
@@ -99,6 +109,8 @@ class FitFCD(_Objective):
     samples of ``out[key]``. ``keep=True`` adds ``"fcd"``.
     """
 
+    _SPEC_FIELDS = ("fcd_emp", "key", "window", "step", "transient_ms", "keep", "prefix")
+
     def __init__(self, fcd_emp, key="BOLD", window=30, step=5, transient_ms=10_000.0, keep=False, prefix=""):
         items = fcd_emp if isinstance(fcd_emp, (list, tuple)) else [fcd_emp]
         self.fcd_emp = [_distribution(m, "fcd_emp") for m in items]
@@ -120,6 +132,8 @@ class FitSpectrum(_Objective):
 
     ``nperseg`` as in :func:`welch_psd`. ``keep=True`` adds ``"psd_f"`` and ``"psd"``.
     """
+
+    _SPEC_FIELDS = ("S_target", "f_target", "key", "band", "transient_ms", "nperseg", "keep", "prefix")
 
     def __init__(self, S_target, f_target, key, band=None, transient_ms=0.0, nperseg=None, keep=False,
                  prefix=""):
@@ -151,6 +165,8 @@ class TargetPeakFrequency(_Objective):
     that optimisers still get a finite score, ``peak_frequency_error`` equal to the largest
     possible error inside the band: ``max(f_hz - lo, hi - f_hz)``.
     """
+
+    _SPEC_FIELDS = ("f_hz", "band", "key", "transient_ms", "nperseg", "prefix")
 
     def __init__(self, f_hz, band, key, transient_ms=0.0, nperseg=None, prefix=""):
         self.f_hz, self.band = float(f_hz), check_band(band)
@@ -190,6 +206,9 @@ class FitDipole(_Objective):
     ``smooth_window`` (ms), ``tstart``/``tstop`` (ms) as in :func:`dipole_rmse`. ``keep=True``
     adds ``"dipole"``: the processed simulation on the target times.
     """
+
+    _SPEC_FIELDS = ("target_t", "target", "dipole", "nodes", "smooth_window", "scale", "tstart", "tstop", "keep",
+                   "prefix")
 
     def __init__(self, target_t, target, dipole="agg", nodes=None, smooth_window=None, scale=1.0,
                  tstart=0.0, tstop=None, keep=False, prefix=""):
@@ -252,6 +271,75 @@ class Combine(_Objective):
         return f"Combine({', '.join(map(repr, self.objectives))})"
 
 
+# -- plain-data specs: what a study file records of its objective ----------------------------
+def _is_plain(v) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str, np.bool_, np.integer, np.floating)):
+        return True
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind in "biuf"
+    if isinstance(v, (list, tuple)):
+        return all(_is_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_plain(x) for k, x in v.items())
+    return False
+
+
+def objective_spec(objective, opaque: bool = False):
+    """``{"objective": name, "settings": {...}}`` (``{"objective": "combine", "parts": [...]}``)
+    for brainsweep's own adapters; None for anything else (a user's callable, a subclass), for
+    which a study keeps only a code hash. With ``opaque=True`` such a part is described as
+    ``{"objective": "opaque", "callable": "module.qualname"}`` instead (its targets cannot be
+    read and it cannot be rebuilt, but the other parts of a combination can be read)."""
+    if type(objective) is Combine:
+        parts = [objective_spec(o, opaque) for o in objective.objectives]
+        return None if any(p is None for p in parts) else {"objective": "combine", "parts": parts}
+    name = _SPEC_NAMES.get(type(objective))
+    if name is None:
+        return _opaque(objective) if opaque else None
+    settings = {k: getattr(objective, k) for k in objective._SPEC_FIELDS}
+    if type(settings.get("dipole")) is JansenRitDipole:
+        d = settings["dipole"]
+        settings["dipole"] = {"jansen_rit_dipole": {"scale": d.scale, "y1": d.y1, "y2": d.y2}}
+    elif "dipole" in settings and not isinstance(settings["dipole"], str):
+        return None
+    if _is_plain(settings):
+        return {"objective": name, "settings": settings}
+    return _opaque(objective) if opaque else None
+
+
+def _opaque(objective) -> dict:
+    named = objective if isinstance(objective, (types.FunctionType, types.MethodType)) else type(objective)
+    return {"objective": "opaque", "callable": f"{named.__module__}.{named.__qualname__}"}
+
+
+def objective_from_spec(spec):
+    """The objective :func:`objective_spec` described (only brainsweep's adapters: a spec
+    read from a file can name nothing else)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("objective"), str):
+        raise ValueError(f"objective spec: expected {{'objective': name, ...}}, got {type(spec).__name__}")
+    name = spec["objective"]
+    if name == "opaque":
+        raise ValueError(f"objective {spec.get('callable')!r} is a user's callable, recorded by name only; "
+                         f"it cannot be rebuilt from the study file")
+    if name == "combine":
+        return Combine(*(objective_from_spec(p) for p in spec.get("parts") or []))
+    cls = {v: k for k, v in _SPEC_NAMES.items()}.get(name)
+    if cls is None:
+        raise ValueError(f"objective spec: unknown objective {name!r} (known: {sorted(_SPEC_NAMES.values())}, "
+                         f"combine)")
+    settings = dict(spec.get("settings") or {})
+    unknown = sorted(set(settings) - set(cls._SPEC_FIELDS))
+    if unknown:
+        raise ValueError(f"objective spec {name}: unknown setting(s) {unknown}; expected some of {cls._SPEC_FIELDS}")
+    dipole = settings.get("dipole")
+    if isinstance(dipole, dict):
+        if set(dipole) != {"jansen_rit_dipole"}:
+            raise ValueError(f"objective spec {name}: dipole must be an output key or "
+                             f"{{'jansen_rit_dipole': {{...}}}}, got keys {sorted(dipole)}")
+        settings["dipole"] = JansenRitDipole(**dipole["jansen_rit_dipole"])
+    return cls(**settings)
+
+
 # lower-case factory names used in studies: ``objective=ev.fit_fc(fc_emp)``
 fit_fc = FitFC
 fit_fcd = FitFCD
@@ -259,3 +347,6 @@ fit_spectrum = FitSpectrum
 target_peak_frequency = TargetPeakFrequency
 fit_dipole = FitDipole
 combine = Combine
+
+_SPEC_NAMES = {FitFC: "fit_fc", FitFCD: "fit_fcd", FitSpectrum: "fit_spectrum",
+               TargetPeakFrequency: "target_peak_frequency", FitDipole: "fit_dipole"}

@@ -11,7 +11,13 @@ Each chunk of runs a worker receives becomes one ``model.run_batch`` call (numba
 ``prange`` over the runs); each run's outputs go through ``objective(out) -> dict``
 (scalars are scores, arrays are stored), and the outputs named in ``keep`` are
 stored as they are. A diverged simulation is a ``diverged`` run; an objective
-that raises is a ``failed`` run.
+that raises (or calls ``sys.exit``) is a ``failed`` run. ``timeout`` is enforced with
+SIGALRM: the engine returns to Python after every ``chunk_ms`` of simulated time, so
+a batch is interrupted within one chunk of the limit.
+
+:meth:`ModelEvaluation.reference` records the evaluation as plain data (model class
+name, parameters, network, run arguments, objective spec) so that a study file's
+reader can rebuild it without unpickling (see ``_evaluator_ref``).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import time
 
 import numpy as np
 
+from . import _plain
 from .runner import _Alarm, RunTimeout, classify, failure, qualified_name, worker_label
-from .storage import RunRecord
+from .storage import RunRecord, StudyFileError
 
 __all__ = ["ModelEvaluation"]
 
@@ -94,8 +101,55 @@ class ModelEvaluation:
                 h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
         h.update(repr(sorted((k, repr(v)) for k, v in self.run_kwargs.items())).encode())
         h.update(repr(self.keep).encode())
+        h.update(self._objective_identity().encode())
         obj_name = "none" if self.objective is None else qualified_name(self.objective)
         return f"{qualified_name(m)}[{obj_name}]#{h.hexdigest()[:16]}"
+
+    def _objective_identity(self) -> str:
+        """The objective's settings and targets (brainsweep's adapters), and the code hash of
+        any part that is a user's own callable."""
+        from ..evaluation.objectives import Combine, objective_spec
+        from ._evaluator_ref import code_hash
+        if self.objective is None:
+            return "none"
+        h = hashlib.sha256(_plain.encode(objective_spec(self.objective, opaque=True)))
+        parts = self.objective.objectives if type(self.objective) is Combine else [self.objective]
+        for part in parts:
+            if objective_spec(part) is None:
+                h.update(f"code:{code_hash(part)}".encode())
+        return h.hexdigest()
+
+    # -- plain-data reference (see _evaluator_ref) ----------------------------------------
+    def reference(self) -> dict | None:
+        """Plain data to rebuild this evaluation without unpickling, or None when the model
+        class is not one of brainsweep.models or a stimulus is not one of brainsweep's.
+        A user's own objective callable is named only (``"complete": False``): the file's
+        reader can then read the other objectives' targets but not rebuild the evaluation."""
+        from ..evaluation.objectives import objective_spec
+        model = _model_reference(self.model)
+        run_kwargs = _run_kwargs_reference(self.run_kwargs)
+        if model is None or run_kwargs is None:
+            return None
+        objective = None if self.objective is None else objective_spec(self.objective, opaque=True)
+        doc = {"kind": "model", **model, "fixed": self.fixed, "run_kwargs": run_kwargs, "keep": list(self.keep),
+               "objective": objective, "timeout": self.timeout,
+               "complete": self.objective is None or objective_spec(self.objective) is not None}
+        try:
+            _plain.encode(doc)
+        except TypeError:
+            return None
+        return doc
+
+    @classmethod
+    def from_reference(cls, doc: dict) -> "ModelEvaluation":
+        """The evaluation :meth:`reference` described (only brainsweep's models, stimuli and
+        objective adapters can be named)."""
+        from ..evaluation.objectives import objective_from_spec
+        model = _model_from_reference(doc)
+        objective = None if doc.get("objective") is None else objective_from_spec(doc["objective"])
+        return cls(model, _FixedOnly(doc.get("fixed") or {}), objective=objective,
+                   run_kwargs=_run_kwargs_from_reference(doc.get("run_kwargs") or {}),
+                   keep=doc.get("keep") or None, timeout=doc.get("timeout"))
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
         worker = worker_label()
@@ -131,6 +185,129 @@ class ModelEvaluation:
                     raise KeyError(f"keep: the model produced no output {name!r} "
                                    f"(outputs: {sorted(out)}; BOLD needs run_kwargs bold=True)")
                 result[name] = out[name]
-        except Exception as err:  # noqa: BLE001
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - sys.exit in an objective: a failed run
             return failure(idx, seed, err, t0, worker)
         return classify(idx, seed, result, t0, worker)
+
+
+class _FixedOnly:
+    """The part of a ParameterSpace an evaluation keeps: its fixed values (explored values
+    come with each run)."""
+
+    def __init__(self, fixed: dict):
+        if not isinstance(fixed, dict):
+            raise StudyFileError(f"evaluator reference: 'fixed' must be a mapping, got {type(fixed).__name__}")
+        self.fixed = dict(fixed)
+
+    def validate(self, known, what: str) -> None:
+        unknown = sorted(set(self.fixed) - set(known))
+        if unknown:
+            raise ValueError(f"fixed parameter(s) {unknown} are not parameters of {what}")
+
+
+# -- models, networks and stimuli as plain data ----------------------------------------------------
+_RUN_STATE = ("outputs", "state", "last_seed", "last_seeds", "last_states", "_tables")  # results of runs
+_STIMULI = ("StepStimulus", "PulseTrain", "Sinusoid", "OUStimulus")
+
+
+def _brainsweep_model_class(name):
+    from .. import models
+    cls = getattr(models, name, None) if isinstance(name, str) and name in models.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, models.Model) and cls is not models.Model):
+        raise StudyFileError(f"evaluator reference: {name!r} is not a model class of brainsweep.models")
+    return cls
+
+
+def _model_reference(model) -> dict | None:
+    cls = type(model)
+    try:
+        if _brainsweep_model_class(cls.__name__) is not cls:
+            return None
+    except StudyFileError:
+        return None
+    attrs = {k: v for k, v in vars(model).items()
+             if k not in _RUN_STATE and k not in ("network", "params", "_tables_arg")}
+    if any(not _settable_attr(cls, k) for k in attrs) or getattr(model, "_tables_arg", None) is not None:
+        return None  # e.g. ALN transfer tables given as objects: keep only the pickle
+    net = model.network
+    default_net = net.n_nodes == 1 and not net.Cmat.any() and net.Dmat is None and net.delays is None
+    network = {} if default_net else {k: v for k, v in (("Cmat", net.Cmat), ("Dmat", net.Dmat),
+                                                        ("delays", net.delays)) if v is not None}
+    return {"model": cls.__name__, "params": model.params.to_dict(), "network": network, "attrs": attrs}
+
+
+def _settable_attr(cls, name: str) -> bool:
+    """Instance settings a reference may carry: the initial state, or a plain class setting
+    (``dt``, ``integrator``...) overridden on the instance."""
+    if name == "initial_state":
+        return True
+    return not name.startswith("_") and isinstance(getattr(cls, name, None), (str, int, float, tuple))
+
+
+def _model_from_reference(doc: dict):
+    cls = _brainsweep_model_class(doc.get("model"))
+    network = doc.get("network") or {}
+    unknown = sorted(set(network) - {"Cmat", "Dmat", "delays"})
+    if unknown:
+        raise StudyFileError(f"evaluator reference: unknown network entries {unknown}")
+    model = cls(**network, params=doc.get("params") or {})
+    for name, value in (doc.get("attrs") or {}).items():
+        if not _settable_attr(cls, name):
+            raise StudyFileError(f"evaluator reference: {cls.__name__}.{name} is not a setting a study may record")
+        setattr(model, name, tuple(value) if isinstance(getattr(cls, name, None), tuple) else value)
+    return model
+
+
+def _run_kwargs_reference(run_kwargs: dict) -> dict | None:
+    out = dict(run_kwargs)
+    stimulus = out.get("stimulus")
+    if stimulus is not None:
+        if not isinstance(stimulus, dict):
+            return None
+        out["stimulus"] = {}
+        for channel, value in stimulus.items():
+            ref = _stimulus_reference(value)
+            if ref is None:
+                return None
+            out["stimulus"][channel] = ref
+    return out
+
+
+def _stimulus_reference(value) -> dict | None:
+    import dataclasses
+
+    from ..models import stimulus as stim
+    if isinstance(value, np.ndarray):
+        return {"array": value}
+    name = type(value).__name__
+    if name == "_Sum" and type(value) is stim._Sum:
+        a, b = _stimulus_reference(value.a), _stimulus_reference(value.b)
+        return None if a is None or b is None else {"sum": [a, b]}
+    if name in _STIMULI and type(value) is getattr(stim, name):
+        return {"stimulus": name, "fields": {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                                             if not f.name.startswith("_")}}
+    return None
+
+
+def _stimulus_from_reference(doc):
+    from ..models import stimulus as stim
+    if not isinstance(doc, dict):
+        raise StudyFileError(f"evaluator reference: a stimulus must be a mapping, got {type(doc).__name__}")
+    if "array" in doc:
+        return np.asarray(doc["array"], dtype=float)
+    if "sum" in doc:
+        a, b = (_stimulus_from_reference(part) for part in doc["sum"])
+        return a + b
+    name = doc.get("stimulus")
+    if name not in _STIMULI:
+        raise StudyFileError(f"evaluator reference: unknown stimulus {name!r} (known: {', '.join(_STIMULI)})")
+    return getattr(stim, name)(**(doc.get("fields") or {}))
+
+
+def _run_kwargs_from_reference(doc: dict) -> dict:
+    out = dict(doc)
+    if out.get("stimulus") is not None:
+        out["stimulus"] = {ch: _stimulus_from_reference(v) for ch, v in out["stimulus"].items()}
+    if isinstance(out.get("outputs"), list):
+        out["outputs"] = list(out["outputs"])
+    return out

@@ -5,34 +5,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._evaluator_ref import load_evaluator
 from .results import load
-from .storage import StudyFile, StudyFileError, load_evaluator
+from .storage import StudyFile
 
 __all__ = ["reproduce"]
 
 
-def reproduce(path, idx: int) -> dict:
+def reproduce(path, idx: int, trust: bool = False) -> dict:
     """Evaluate run ``idx`` of the study at ``path`` again (same parameters, same seed)
     and compare every stored scalar and array with the new values.
 
-    Returns ``{"idx", "status", "match", "compared", "differences"}``; ``match`` is True when
-    every value is bit-identical. Needs the evaluator the study pickled into the file
-    (a model with its objective, or a module-level function importable here).
+    Returns ``{"idx", "status", "match", "compared", "differences", "params", "seed",
+    "evaluator"}``; ``match`` is True when every value is bit-identical. The evaluator is
+    rebuilt from the plain reference the study recorded (a brainsweep model with its
+    objective, or a function importable here by name, whose code must hash as it did).
+    A study that recorded only a pickle of its evaluator needs ``trust=True``, because
+    unpickling runs whatever code the file's author put in it.
     """
     res = load(path)
     idx = int(idx)
     if idx not in res.df.index:
         raise KeyError(f"run {idx} is not stored in {path}")
     with StudyFile.open(str(path), "r") as f:
-        try:
-            evaluator = load_evaluator(f.h5)
-        except Exception as err:  # noqa: BLE001
-            raise StudyFileError(f"{path}: the study's evaluator cannot be loaded here ({err}); "
-                                 f"is the module that defines it importable?") from err
+        evaluator = load_evaluator(f, trust=trust)
         params = f.registered_points(idx, 1)[0]
-    if evaluator is None:
-        raise StudyFileError(f"{path}: the study's evaluate function could not be pickled when the study "
-                             f"was created (a lambda or closure?), so it cannot be re-run")
     seed = int(res.df.loc[idx, "seed"])
     new = evaluator.evaluate_chunk([(idx, params, seed)])[0]
     stored = res.run(idx)
@@ -47,7 +44,7 @@ def reproduce(path, idx: int) -> dict:
         elif not _same(stored[key], value):
             differences.append(f"{key}: differs ({_describe(stored[key], value)})")
     return {"idx": idx, "status": new.status, "match": not differences, "compared": compared,
-            "differences": differences, "params": params, "seed": seed}
+            "differences": differences, "params": params, "seed": seed, "evaluator": evaluator.identity}
 
 
 def _same(a, b) -> bool:

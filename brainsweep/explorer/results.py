@@ -196,20 +196,21 @@ class Results:
         return generation_stats(self.df, objective, weight)
 
     # -- plots of model outputs ------------------------------------------------------
-    def evaluator(self):
-        """The evaluator the study pickled (a ModelEvaluation with its model and objective)."""
-        from .storage import load_evaluator
-        with StudyFile.open(self.path, "r") as f:
-            return load_evaluator(f.h5)
+    def evaluator(self, trust: bool = False):
+        """The study's evaluator (a FunctionEvaluator, or a ModelEvaluation with its model and
+        objective), rebuilt from the plain reference the file records. A study that recorded
+        only a pickle needs ``trust=True`` (unpickling can run code: only for a file you trust)."""
+        from ._evaluator_ref import load_evaluator
+        return load_evaluator(self.path, trust=trust)
 
     def _objective_attr(self, name: str):
-        """An attribute of the study's objective (or of a combined objective's parts)."""
-        ev = self.evaluator()
-        obj = getattr(ev, "objective", None)
-        for candidate in [obj] + list(getattr(obj, "objectives", []) or []):
-            if candidate is not None and hasattr(candidate, name):
-                return getattr(candidate, name)
-        return None
+        """A setting of the study's objective (or of a combined objective's first part that
+        has it), read from the plain objective spec in the file: nothing is unpickled."""
+        from ._evaluator_ref import objective_setting, objective_spec_of
+        if "_objective_spec" not in self.__dict__:  # read once: it holds the target arrays
+            with StudyFile.open(self.path, "r") as f:
+                self._objective_spec = objective_spec_of(f.h5)
+        return objective_setting(self._objective_spec, name)
 
     def plot_timeseries(self, idx: int, key: str = "BOLD", **kw):
         """Stored output ``key`` of run ``idx`` over time (keep ``key`` and ``key + '_t'``
@@ -255,7 +256,8 @@ class Results:
             raise KeyError(f"run {idx} stored no {key!r}; use ev.fit_dipole(..., keep=True)")
         t_target, target = self._objective_attr("target_t"), self._objective_attr("target")
         if target is None:
-            raise ValueError("the study's objective holds no target dipole (ev.fit_dipole)")
+            raise ValueError("the study file records no target dipole: its objective is not ev.fit_dipole, or "
+                             "it was not recorded as plain data (a user objective, an older brainsweep)")
         t_target = np.asarray(t_target, dtype=float)
         t_sim = t_target
         if len(best[key]) != len(t_target):  # the fit's window [tstart, tstop] of the target's axis

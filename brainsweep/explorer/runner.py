@@ -2,8 +2,19 @@
 
 A *task* is ``(idx, params, seed)``. An *evaluator* turns a chunk of tasks into
 :class:`~brainsweep.explorer.storage.RunRecord` objects, never raising: an
-exception becomes a ``failed`` run with its traceback, a NaN/inf score a
-``diverged`` run, an exceeded time limit a ``timeout`` run.
+exception (``sys.exit()`` included) becomes a ``failed`` run with its traceback, a
+NaN/inf score a ``diverged`` run, an exceeded time limit a ``timeout`` run.
+``KeyboardInterrupt`` is not caught: Ctrl-C stops the study (which resumes later).
+
+Time limits: with ``timeout`` set, a :class:`FunctionEvaluator` runs its chunk in a
+forked child process. Inside it, SIGALRM interrupts Python code at the limit (a
+``timeout`` run, and the child goes on with the next run); a run stuck in C code
+(a C extension, ``ctypes``, a blocking system call) never returns to Python, so the
+parent kills the child once the run has taken ``timeout`` plus a grace of
+``1 s + 10 %`` and records it as ``timeout``; the rest of the chunk continues in a new
+child. This works the same in serial studies, pool workers and MPI ranks (the child
+touches neither the study file nor MPI). Without ``os.fork`` (Windows) only the
+SIGALRM limit applies.
 """
 
 from __future__ import annotations
@@ -11,18 +22,22 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
+import warnings
 
 import numpy as np
 
 from .storage import RunRecord, split_results
 
-__all__ = ["Params", "FunctionEvaluator", "run_seed", "RunTimeout", "worker_label", "qualified_name"]
+__all__ = ["Params", "FunctionEvaluator", "run_seed", "RunTimeout", "worker_label", "qualified_name",
+           "run_forked", "grace_seconds"]
 
 
 def run_seed(study_seed: int, idx: int) -> int:
@@ -87,6 +102,8 @@ def failure(idx: int, seed: int, err: BaseException, t0: float, worker: str,
     status = "diverged" if isinstance(err, FloatingPointError) else "failed"
     tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     msg = f"{type(err).__name__}: {err}"
+    if isinstance(err, SystemExit):
+        msg = f"the evaluation called sys.exit({err.code!r}); recorded as a failed run"
     return RunRecord(idx, status, seed, runtime, time.time(), worker, message=msg, traceback=tb)
 
 
@@ -117,7 +134,8 @@ class _Alarm:
 class FunctionEvaluator:
     """Evaluate a plain Python callable ``fn(params)`` (or ``fn(params, seed=...)``).
 
-    ``fixed`` parameters are merged into every run's ``params``.
+    ``fixed`` parameters are merged into every run's ``params``. ``timeout`` (s) limits
+    each run (see the module docstring for how a run stuck in C code is stopped).
     """
 
     def __init__(self, fn, fixed: dict | None = None, timeout: float | None = None):
@@ -135,7 +153,28 @@ class FunctionEvaluator:
 
     @property
     def identity(self) -> str:
-        return qualified_name(self.fn)
+        """``module.qualname#<code hash>``: a function whose body changed (same name) is a
+        different study, so resuming refuses to mix old and new results."""
+        from ._evaluator_ref import code_hash
+        digest = code_hash(self.fn)
+        return qualified_name(self.fn) + ("" if digest is None else f"#{digest[:16]}")
+
+    def reference(self) -> dict | None:
+        """Plain data naming the function (``module:qualname``) and its fixed parameters, from
+        which a study file's reader rebuilds this evaluator without unpickling; None for a
+        function that cannot be imported by name (``__main__``, a lambda, a closure)."""
+        from . import _plain
+        from ._evaluator_ref import code_hash, importable_name
+        target = importable_name(self.fn)
+        if target is None:
+            return None
+        doc = {"kind": "function", "target": target, "code": code_hash(self.fn),
+               "fixed": self.fixed, "timeout": self.timeout}
+        try:
+            _plain.encode(doc)
+        except TypeError:  # a fixed value that is not plain data
+            return None
+        return doc
 
     def evaluate_one(self, idx: int, params: dict, seed: int) -> RunRecord:
         worker = worker_label()
@@ -145,9 +184,112 @@ class FunctionEvaluator:
         try:
             with _Alarm(self.timeout):
                 result = self.fn(p, seed=seed) if self.wants_seed else self.fn(p)
-        except Exception as err:  # noqa: BLE001 - every failure (and RunTimeout) becomes a record
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - every failure (and RunTimeout) becomes a record
             return failure(idx, seed, err, t0, worker, self.timeout)
         return classify(idx, seed, result, t0, worker)
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
+        if self.timeout is not None and hasattr(os, "fork"):
+            return run_forked(self.evaluate_one, tasks, self.timeout)
         return [self.evaluate_one(*t) for t in tasks]
+
+
+def grace_seconds(timeout: float) -> float:
+    """How long past its limit a run may take before its process is killed (s)."""
+    return 1.0 + 0.1 * float(timeout)
+
+
+def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
+    """``[evaluate_one(*task) for task in tasks]`` in forked children, killing a child whose
+    current run has not returned after ``timeout + grace_seconds(timeout)``."""
+    records, pending = [], list(tasks)
+    limit = timeout + grace_seconds(timeout)
+    while pending:
+        recv, send = mp.Pipe(duplex=False)
+        _flush_std()  # or the child would write the parent's buffered output a second time
+        with warnings.catch_warnings():  # idle library threads only; the child uses none of them
+            warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            _child(evaluate_one, pending, recv, send)
+        send.close()
+        try:
+            while pending:
+                idx, _, seed = pending[0]
+                t0 = time.perf_counter()
+                if not recv.poll(limit):
+                    records.append(RunRecord(
+                        idx, "timeout", seed, time.perf_counter() - t0, time.time(), worker_label(),
+                        message=f"run exceeded the time limit of {timeout} s without returning to Python; "
+                                f"its process was killed after {limit:.3g} s"))
+                    pending.pop(0)
+                    break
+                try:
+                    records.append(recv.recv())
+                except EOFError:  # the child died (segfault, OOM kill) during this run
+                    records.append(RunRecord(idx, "failed", seed, time.perf_counter() - t0, time.time(),
+                                             worker_label(), message=f"the process running this run died "
+                                                                     f"({_exit_text(pid)})"))
+                    pid = None
+                    pending.pop(0)
+                    break
+                pending.pop(0)
+        finally:
+            recv.close()
+            if pid is not None:
+                _reap(pid)
+    return records
+
+
+def _child(evaluate_one, tasks, recv, send) -> None:
+    """In the forked child: evaluate, send each record, and leave without running any of the
+    parent's exit handlers (its open study file, its MPI state) whatever happens."""
+    try:
+        recv.close()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child; the parent handles it
+        engine = sys.modules.get("brainsweep.models.engine")
+        if engine is not None and hasattr(engine, "set_parallel"):
+            engine.set_parallel(False)  # an OpenMP runtime inherited through fork must not be used
+        for task in tasks:
+            record = evaluate_one(*task)
+            try:
+                send.send(record)
+            except Exception as err:  # noqa: BLE001 - e.g. a value that cannot be sent
+                send.send(RunRecord(record.idx, "failed", record.seed, record.runtime, record.finished,
+                                    record.worker, message=f"the run's results cannot be sent back "
+                                                           f"({type(err).__name__}: {err})"))
+        send.close()
+    finally:
+        _flush_std()
+        os._exit(0)
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or replaced stream
+            pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _exit_text(pid: int) -> str:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "exit status unknown"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"killed by signal {sig} ({signal.Signals(sig).name})"
+    return f"exit code {os.WEXITSTATUS(status)}"
