@@ -194,6 +194,9 @@ class FunctionEvaluator:
         return [self.evaluate_one(*t) for t in tasks]
 
 
+_INTERRUPTED = "brainsweep: KeyboardInterrupt in the run's process"
+
+
 def grace_seconds(timeout: float) -> float:
     """How long past its limit a run may take before its process is killed (s)."""
     return 1.0 + 0.1 * float(timeout)
@@ -204,6 +207,7 @@ def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
     current run has not returned after ``timeout + grace_seconds(timeout)``."""
     records, pending = [], list(tasks)
     limit = timeout + grace_seconds(timeout)
+    parent = os.getpid()
     while pending:
         recv, send = mp.Pipe(duplex=False)
         _flush_std()  # or the child would write the parent's buffered output a second time
@@ -211,7 +215,7 @@ def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
             warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
-            _child(evaluate_one, pending, recv, send)
+            _child(evaluate_one, pending, recv, send, parent)
         send.close()
         try:
             while pending:
@@ -225,7 +229,7 @@ def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
                     pending.pop(0)
                     break
                 try:
-                    records.append(recv.recv())
+                    record = recv.recv()
                 except EOFError:  # the child died (segfault, OOM kill) during this run
                     records.append(RunRecord(idx, "failed", seed, time.perf_counter() - t0, time.time(),
                                              worker_label(), message=f"the process running this run died "
@@ -233,6 +237,9 @@ def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
                     pid = None
                     pending.pop(0)
                     break
+                if isinstance(record, str) and record == _INTERRUPTED:
+                    raise KeyboardInterrupt
+                records.append(record)
                 pending.pop(0)
         finally:
             recv.close()
@@ -241,18 +248,24 @@ def run_forked(evaluate_one, tasks: list, timeout: float) -> list[RunRecord]:
     return records
 
 
-def _child(evaluate_one, tasks, recv, send) -> None:
+def _child(evaluate_one, tasks, recv, send, parent: int) -> None:
     """In the forked child: evaluate, send each record, and leave without running any of the
-    parent's exit handlers (its open study file, its MPI state) whatever happens."""
+    parent's exit handlers (its open study file, its MPI state) whatever happens. The child
+    dies with its parent (Linux), so a killed study leaves no run behind hanging in C."""
     try:
         recv.close()
+        _die_with_parent(parent)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child; the parent handles it
         engine = sys.modules.get("brainsweep.models.engine")
         if engine is not None and hasattr(engine, "set_parallel"):
             engine.set_parallel(False)  # an OpenMP runtime inherited through fork must not be used
         for task in tasks:
-            record = evaluate_one(*task)
+            try:
+                record = evaluate_one(*task)
+            except KeyboardInterrupt:  # raised by the evaluation itself: stop the study, as serially
+                send.send(_INTERRUPTED)
+                break
             try:
                 send.send(record)
             except Exception as err:  # noqa: BLE001 - e.g. a value that cannot be sent
@@ -262,6 +275,17 @@ def _child(evaluate_one, tasks, recv, send) -> None:
         send.close()
     finally:
         _flush_std()
+        os._exit(0)
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(0)
 
 
