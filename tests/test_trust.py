@@ -203,3 +203,41 @@ def test_plot_fc_and_plot_dipole_read_their_targets_from_plain_data(tmp_path, mo
     with pytest.raises(ValueError, match="records no target dipole"):
         res.plot_dipole(idx=1)
     assert not marker.exists()
+
+
+_YAML_MODEL = """\
+path: y.h5
+model: {name: hopf, params: {a: -0.05, sigma_ou: 0.02}}
+integration:
+  duration: 2000
+  sampling_dt: 1
+  stimulus: {x: {type: PulseTrain, amplitude: 0.1, period: 100.0}}
+outputs: [x]
+space: {grid: {w: [0.05, 0.06]}}
+objectives:
+  - peak_frequency: {f_hz: 10.0, band: [1, 40], key: x}
+"""
+
+_YAML_FUNCTION = """\
+path: f.h5
+function: bs_trust_eval:evaluate
+space: {grid: {x: [1.0, 2.0]}}
+"""
+
+
+@pytest.mark.parametrize("text", [_YAML_MODEL, _YAML_FUNCTION], ids=["model", "function"])
+def test_yaml_studies_are_recorded_completely_by_reference(tmp_path, evaluate, monkeypatch, text):
+    from brainsweep.explorer._evaluator_ref import reference_doc
+    from brainsweep.studyfile import load_study
+
+    (tmp_path / "s.yaml").write_text(text)
+    study = load_study(tmp_path / "s.yaml")
+    res = study.run(progress=False)
+    assert (res.df["status"] == "ok").all()
+    with tables.open_file(res.path) as h5:
+        doc = reference_doc(h5)
+    assert doc is not None and doc.get("complete", True)
+    monkeypatch.setattr(storage, "CREATED_HERE", set())
+    for idx in res.df.index:
+        report = reproduce(res.path, idx)  # no trust needed: nothing is unpickled
+        assert report["match"], report["differences"]
