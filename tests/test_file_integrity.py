@@ -360,3 +360,28 @@ def test_reserved_parameter_names_are_refused_before_anything_runs(tmp_path, nam
     with pytest.raises(ValueError, match=f"parameter '{name}': the name is reserved"):
         Study(_square, ParameterSpace({"x": [1.0]}, fixed={name: 1}), path=tmp_path / "r.h5")
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_an_interrupted_sort_of_the_runs_table_is_finished_on_resume(tmp_path):
+    ref = _grid_study(tmp_path / "ref.h5", batch_size=None).run(progress=False)
+    path = tmp_path / "sort.h5"
+    study = _grid_study(path, batch_size=None, seed=ref.seed)
+    study.strategy.start(study.space, ref.seed)
+    batch = study.strategy.ask()
+    with StudyFile.create(str(path), study.space, study.fingerprint(), ref.seed, {"p": "1"}) as f:
+        first = f.register_batch(batch.points)
+        recs = study.evaluator.evaluate_chunk([(first + i, p, int(ref.df.loc[first + i, "seed"]))
+                                               for i, p in enumerate(batch.points)])
+        for r in reversed(recs):
+            f.write_runs([r], batch.tags)
+        # what _sort_table leaves when killed between writing the sorted tail and copying it
+        rows = f._table.read()
+        tail = f.h5.create_table(f"{f._root}/results/table", "table_tail", obj=rows[np.argsort(rows["idx"])])
+        tail.attrs.start = 0
+    with pytest.warns(UserWarning, match="finished an interrupted sorting of the runs table"):
+        res = _grid_study(path, batch_size=None).run(progress=False)
+    with tables.open_file(path) as h5:
+        assert h5.root.sort.results.table.table.col("idx").tolist() == [0, 1, 2, 3]
+        assert "table_tail" not in h5.root.sort.results.table
+    for col in ("x", "v", "seed"):
+        assert res.df[col].tolist() == ref.df[col].tolist()

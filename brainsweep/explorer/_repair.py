@@ -13,7 +13,8 @@ an interruption can leave only these, each repaired here with a note:
   is stored and it was not told, otherwise refused;
 - a strategy state whose batch is not marked told (or the reverse): the flags follow the states;
 - a run group without a table row (its write was cut short): removed, the run runs again;
-- a replacement runs table left beside the old one: the complete one is kept.
+- a replacement runs table left beside the old one: the complete one is kept;
+- a sorted tail of the runs table written aside: copied over the table's tail again.
 
 Anything else (a run stored twice, a told batch without all its runs, stored runs whose
 parameters are gone) is refused: the study's runs stay readable with ``load``.
@@ -53,6 +54,17 @@ def _refuse(file, what: str):
 def _settle_table(file, notes: list) -> None:
     parent = f"{file._root}/results/table"
     h5 = file.h5
+    if f"{parent}/table_tail" in h5:
+        tail = h5.get_node(f"{parent}/table_tail")
+        table = h5.get_node(f"{parent}/table") if f"{parent}/table" in h5 else None
+        # without its start attribute the tail was not complete, and the table not yet touched
+        if table is not None and "start" in tail.attrs:
+            start = int(tail.attrs.start)
+            if start + tail.nrows != table.nrows:
+                _refuse(file, "the runs table and its sorted tail differ in length")
+            table.modify_rows(start, rows=tail.read())
+            notes.append("finished an interrupted sorting of the runs table")
+        tail._f_remove()
     for spare in ("table_new", "table_old"):
         if f"{parent}/{spare}" not in h5:
             continue

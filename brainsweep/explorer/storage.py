@@ -24,8 +24,9 @@ process writes (see :mod:`._filelock`); each write is ordered so that an interru
 leaves a state that :mod:`._repair` recognises and repairs when the study resumes:
 run groups are flushed before their table rows (a group without a row is an orphan,
 removed), explored values before the batch row that commits them (values beyond the
-committed batches are dropped), and the runs table is replaced by writing a complete
-new table before removing the old one.
+committed batches are dropped), the runs table is replaced by writing a complete new
+table before removing the old one, and its sorted tail is written aside before it is
+copied over the unsorted one.
 """
 
 from __future__ import annotations
@@ -563,15 +564,32 @@ class StudyFile:
         self._nodes.clear()
 
     def _sort_table(self) -> None:
-        """Rewrite the runs table in run-index order if runs finished out of order."""
+        """Put the runs table in run-index order if runs finished out of order.
+
+        Only the unsorted tail (the current batch's rows) is rewritten: the sorted rows go
+        to ``table_tail`` first and are flushed, then copied over the tail in place, then
+        ``table_tail`` is removed; an interrupted copy is redone from it on resume."""
         t = self._table
-        if t is None:
+        if t is None or t.nrows < 2:
             return
         idx = t.col("idx")
-        if len(idx) < 2 or bool(np.all(idx[1:] > idx[:-1])):
+        order = np.argsort(idx, kind="stable")
+        moved = np.flatnonzero(order != np.arange(len(idx)))
+        if not len(moved):
             return
-        rows = t.read()
-        self._replace_table(json.loads(t.attrs.BRAINSWEEP_KINDS), rows[np.argsort(idx, kind="stable")])
+        start = int(moved[0])
+        rows = t.read(start)[order[start:] - start]
+        parent = f"{self._root}/results/table"
+        if f"{parent}/table_tail" in self.h5:
+            self.h5.remove_node(parent, "table_tail")
+        tail = self.h5.create_table(parent, "table_tail", obj=rows)
+        self.h5.flush()
+        tail.attrs.start = start  # marks the rows as complete: set once they are flushed
+        self.h5.flush()
+        t.modify_rows(start, rows=rows)
+        self.h5.flush()
+        tail._f_remove()
+        self.h5.flush()
 
     def _append_rows(self, records: list[RunRecord], tags: dict) -> None:
         table = self._table
