@@ -210,3 +210,61 @@ def test_a_model_reference_names_only_brainsweep_models(tmp_path):
                          ({"objective": {"objective": "eval", "settings": {}}}, "unknown objective")):
         with pytest.raises(StudyFileError, match=message):
             rebuild({**doc, **bad})
+
+
+_MPI_SCRIPT = '''
+import ctypes, signal, sys
+from brainsweep.explorer import ParameterSpace, Study
+from brainsweep.mpi import is_root
+libc = ctypes.CDLL(None)
+
+def evaluate(p):
+    if p["x"] == 1.0:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        libc.sleep(30)
+    if p["x"] == 2.0:
+        sys.exit(4)
+    return {"y": p["x"] + 0.5}
+
+res = Study(evaluate, ParameterSpace({"x": [0.0, 1.0, 2.0, 3.0]}), path=sys.argv[1], seed=1,
+            timeout=0.5).run(progress=False)
+if is_root():
+    print(",".join(res.df["status"]))
+'''
+
+
+def test_under_mpi_a_stuck_run_times_out_and_sys_exit_fails_only_its_run(tmp_path):
+    import shutil
+    from pathlib import Path
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not found")
+    (tmp_path / "s.py").write_text(_MPI_SCRIPT)
+    t0 = time.perf_counter()
+    out = subprocess.run([mpiexec, "-n", "2", sys.executable, str(tmp_path / "s.py"), str(tmp_path / "m.h5")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok,timeout,failed,ok"
+    assert time.perf_counter() - t0 < 28.0  # the stuck run alone would sleep 30 s
+
+
+class _ExitingEvaluator:
+    """A user's own evaluator whose evaluate_chunk calls sys.exit for x == 2."""
+
+    identity = "exiting-evaluator"
+
+    def evaluate_chunk(self, tasks):
+        from brainsweep.explorer.storage import RunRecord
+        if any(p["x"] == 2.0 for _, p, _ in tasks):
+            sys.exit(5)
+        return [RunRecord(i, "ok", s, scalars={"y": p["x"]}) for i, p, s in tasks]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sys_exit_escaping_a_custom_evaluator_fails_its_chunk_not_the_study(tmp_path, jobs):
+    res = Study(_ExitingEvaluator(), ParameterSpace({"x": [1.0, 2.0, 3.0]}), path=tmp_path / "x.h5",
+                seed=1).run(n_jobs=jobs, progress=False)
+    # three runs, chunks of one run each (the first chunk is one run, then one per worker remains)
+    assert res.df["status"].tolist() == ["ok", "failed", "ok"]
+    assert res.df.loc[1, "message"] == "the evaluation called sys.exit(5); recorded as a failed run"
+    assert res.df.loc[[0, 2], "y"].tolist() == [1.0, 3.0]

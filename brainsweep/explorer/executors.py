@@ -7,6 +7,10 @@ records as they finish; only the calling process ever touches the study file.
 - :class:`PoolExecutor` — a local process pool (``n_jobs=N``).
 - :class:`brainsweep.mpi.MPIExecutor` — MPI ranks (``executor="mpi"`` or
   automatic under ``mpiexec`` with more than one rank).
+
+Per-run time limits are enforced inside the evaluator, the same way on every
+executor (see :mod:`.runner`); a ``sys.exit()`` that escapes an evaluator's own
+handling fails the runs of its chunk instead of ending the study or a worker.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ class SerialExecutor(Executor):
         while pending:
             chunk = sizer.take(pending)
             t0 = time.perf_counter()
-            records = self.evaluator.evaluate_chunk(chunk)
+            records = evaluate_guarded(self.evaluator, chunk)
             sizer.update(len(records), time.perf_counter() - t0)
             yield records
 
@@ -77,7 +81,15 @@ _EVALUATOR = None  # set in the parent before the pool forks; inherited by the w
 
 def _pool_chunk(chunk):
     t0 = time.perf_counter()
-    return _EVALUATOR.evaluate_chunk(chunk), time.perf_counter() - t0
+    return evaluate_guarded(_EVALUATOR, chunk), time.perf_counter() - t0
+
+
+def evaluate_guarded(evaluator, chunk: list) -> list:
+    """``evaluator.evaluate_chunk(chunk)``; a ``sys.exit()`` escaping it fails the chunk's runs."""
+    try:
+        return evaluator.evaluate_chunk(chunk)
+    except SystemExit as err:
+        return failed_records(chunk, f"the evaluation called sys.exit({err.code!r}); recorded as a failed run")
 
 
 def _pool_init_spawn(evaluator):

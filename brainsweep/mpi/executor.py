@@ -19,7 +19,7 @@ import traceback
 from collections import deque
 from typing import Iterator
 
-from ..explorer.executors import ChunkSizer, Executor, failed_records
+from ..explorer.executors import ChunkSizer, Executor, evaluate_guarded, failed_records
 
 __all__ = ["MPIExecutor", "is_root", "world"]
 
@@ -84,7 +84,7 @@ class MPIExecutor(Executor):
                 return
             t0 = time.perf_counter()
             try:
-                records = evaluator.evaluate_chunk(msg)
+                records = evaluate_guarded(evaluator, msg)
             except Exception:  # noqa: BLE001 - evaluators record failures; this is a last resort
                 records = failed_records(msg, "worker error: " + traceback.format_exc(limit=5))
             comm.send((records, time.perf_counter() - t0), dest=0, tag=_RESULT)
