@@ -268,3 +268,21 @@ def test_sys_exit_escaping_a_custom_evaluator_fails_its_chunk_not_the_study(tmp_
     assert res.df["status"].tolist() == ["ok", "failed", "ok"]
     assert res.df.loc[1, "message"] == "the evaluation called sys.exit(5); recorded as a failed run"
     assert res.df.loc[[0, 2], "y"].tolist() == [1.0, 3.0]
+
+
+def test_legacy_identities_are_those_older_brainsweep_recorded():
+    """Format-1 files recorded these identities; a study resumes them by comparing with
+    ``legacy_identity``. The model value was computed by brainsweep 7de0a15's ModelEvaluation."""
+    from brainsweep import evaluation as ev
+    from brainsweep.explorer.model_eval import ModelEvaluation
+    from brainsweep.models import HopfModel
+
+    assert FunctionEvaluator(_exits_on_two).legacy_identity == f"{__name__}._exits_on_two"
+    m = HopfModel(Cmat=np.arange(9.0).reshape(3, 3) / 10, params={"a": -0.03})
+    e = ModelEvaluation(m, ParameterSpace({"K_gl": [0.1]}), objective=ev.fit_fc(np.eye(3)),
+                        run_kwargs={"duration": 100.0}, keep=["x"])
+    old = "brainsweep.models.hopf.HopfModel[brainsweep.evaluation.objectives.FitFC]#0ef678909e6d3791"
+    assert e.legacy_identity == old and e.identity != old
+    changed = ModelEvaluation(m, ParameterSpace({"K_gl": [0.1]}), objective=ev.fit_fc(np.eye(3) * 0.5),
+                              run_kwargs={"duration": 100.0}, keep=["x"])
+    assert changed.legacy_identity == old and changed.identity != e.identity  # the target now counts

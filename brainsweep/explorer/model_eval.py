@@ -85,8 +85,17 @@ class ModelEvaluation:
 
     @property
     def identity(self) -> str:
-        """Model class, its parameters and network, the objective and run arguments: a
-        resumed study must simulate the same thing."""
+        """Model class, its parameters and network, the objective (its settings and targets, or
+        its code) and run arguments: a resumed study must simulate the same thing."""
+        return self._identity(with_objective=True)
+
+    @property
+    def legacy_identity(self) -> str:
+        """The identity brainsweep gave this evaluation before it hashed the objective (format-1
+        study files record it): lets such a study resume."""
+        return self._identity(with_objective=False)
+
+    def _identity(self, with_objective: bool) -> str:
         m = self.model
         h = hashlib.sha256()
         for name in sorted(m.param_names):
@@ -101,7 +110,8 @@ class ModelEvaluation:
                 h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
         h.update(repr(sorted((k, repr(v)) for k, v in self.run_kwargs.items())).encode())
         h.update(repr(self.keep).encode())
-        h.update(self._objective_identity().encode())
+        if with_objective:
+            h.update(self._objective_identity().encode())
         obj_name = "none" if self.objective is None else qualified_name(self.objective)
         return f"{qualified_name(m)}[{obj_name}]#{h.hexdigest()[:16]}"
 

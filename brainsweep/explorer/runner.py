@@ -159,6 +159,12 @@ class FunctionEvaluator:
         digest = code_hash(self.fn)
         return qualified_name(self.fn) + ("" if digest is None else f"#{digest[:16]}")
 
+    @property
+    def legacy_identity(self) -> str:
+        """The identity brainsweep gave this evaluator before it hashed code (``module.qualname``,
+        recorded by format-1 study files): lets such a study resume."""
+        return qualified_name(self.fn)
+
     def reference(self) -> dict | None:
         """Plain data naming the function (``module:qualname``) and its fixed parameters, from
         which a study file's reader rebuilds this evaluator without unpickling; None for a
