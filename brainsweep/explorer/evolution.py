@@ -203,7 +203,10 @@ class Evolution(Strategy):
         (deap ``cxESBlend``, alpha=0.5), self-adaptive Gaussian mutation with one
         step size per gene (deap ``mutESLogNormal``, c=1; initial step size a
         third of each range), elitist survivor selection of the best ``pop``
-        of parents and offspring. ``"nsga2"``: deap's ``selTournamentDCD``
+        of parents and offspring; after each generation the survivors' step sizes
+        follow the 1/5th success rule (shrink while fewer than a fifth of the
+        offspring beat their better parent, grow while more do; with the default
+        mutation only). ``"nsga2"``: deap's ``selTournamentDCD``
         parent selection, simulated binary crossover and polynomial mutation
         (bounded, eta=20, per-gene probability 1/n) and ``selNSGA2`` survivor
         selection of parents + offspring (``pop`` a multiple of 4).
