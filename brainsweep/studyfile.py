@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-__all__ = ["load_study", "StudySpecError", "parse_study", "OBJECTIVES", "STRATEGIES"]
+__all__ = ["load_study", "StudySpecError", "parse_study", "timing_problems", "OBJECTIVES", "STRATEGIES"]
 
 TOP_KEYS = ("path", "name", "model", "function", "connectome", "integration", "outputs", "space",
             "strategy", "objectives", "seed", "timeout")
@@ -98,7 +98,48 @@ _Loader.add_implicit_resolver(
 
 def _value(node):
     """Python value of a YAML node (safe constructors)."""
-    return _Loader("").construct_document(node)
+    try:
+        return _Loader("").construct_document(node)
+    except (ValueError, TypeError) as err:  # e.g. "!!int abc": reported with its line by parse_study
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{_tag_name(node.tag)} cannot hold this value ({err})", node.start_mark) from None
+
+
+#: at most this many characters of YAML and this many values once every alias (``*name``) is
+#: expanded: a study file is small, and an "anchor bomb" is refused before anything reads it
+MAX_TEXT = 5_000_000
+MAX_VALUES = 1_000_000
+#: the tags SafeLoader constructs (plain data); any other tag (``!!python/...``, ``!custom``) is refused
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+               ("null", "bool", "int", "float", "str", "seq", "map", "binary", "timestamp", "set", "omap", "pairs")}
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _check_nodes(root) -> list[str]:
+    """Problems of the node graph before any value is built: tags that are not plain data
+    (one per tag and line), and an expansion through aliases beyond :data:`MAX_VALUES`."""
+    sizes, problems, stack = {}, [], [(root, False)]
+    while stack:  # iterative post-order over the graph; each node visited once, however often aliased
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [])
+        if not done:
+            if node.tag not in _PLAIN_TAGS:
+                problems.append(f"line {node.start_mark.line + 1}: the YAML tag {_tag_name(node.tag)!r} is not "
+                                f"allowed (a study file holds plain values; no Python objects or custom tags)")
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_VALUES + 1)
+    if sizes[id(root)] > MAX_VALUES:
+        problems.append(f"the YAML expands to more than {MAX_VALUES:,} values through its aliases "
+                        f"(&anchor / *alias): refused (a study file needs far fewer)")
+    return problems
 
 
 def _mapping(node, where: str, problems: _Problems, allowed=None) -> dict:
@@ -129,7 +170,8 @@ def _kind(node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     v = _value(node)
-    return "nothing" if v is None else f"{type(v).__name__} {v!r}"
+    shown = repr(v) if len(repr(v)) <= 80 else repr(v)[:70] + " ..."
+    return "nothing" if v is None else f"{type(v).__name__} {shown}"
 
 
 def _number(node, where, problems, positive=False, integer=False, allow_none=False):
@@ -156,9 +198,13 @@ def parse_study(text: str, source: str = "<study>", base_dir: str | os.PathLike 
     The plan holds constructed objects where construction is cheap (model, space, strategy)
     and the objective specs to build (targets may need a simulation).
     """
-    problems = _Problems()
+    if len(text) > MAX_TEXT:
+        raise StudySpecError(source, [f"the file has {len(text):,} characters; a study file has at most "
+                                      f"{MAX_TEXT:,} (put large data such as targets in files it names)"])
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise StudySpecError(source, ["the YAML is nested too deeply"]) from None
     except yaml.YAMLError as err:
         mark, ctx = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -167,7 +213,20 @@ def parse_study(text: str, source: str = "<study>", base_dir: str | os.PathLike 
             from None
     if root is None:
         raise StudySpecError(source, ["the file is empty"])
-    base_dir = Path(base_dir)
+    unsafe = _check_nodes(root)
+    if unsafe:
+        raise StudySpecError(source, unsafe)
+    try:
+        return _parse_root(root, source, Path(base_dir))
+    except yaml.YAMLError as err:  # a plain tag with a value it cannot hold, e.g. "!!int abc"
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise StudySpecError(source, [f"{line}{getattr(err, 'problem', None) or err}"]) from None
+
+
+def _parse_root(root, source: str, base_dir: Path) -> dict:
+    """The plan of a composed, checked YAML document (see :func:`parse_study`)."""
+    problems = _Problems()
     top = _mapping(root, "study", problems, TOP_KEYS)
     plan = {"source": source, "base_dir": str(base_dir), "files": {}}
 
@@ -406,15 +465,48 @@ def _parse_integration(top, model, problems):
             v = _number(vn, f"integration.{key}", problems, positive=True)
             if v is not None:
                 kw[key] = float(v)
-    dt = kw.get("dt", getattr(model, "dt", 0.1))
-    for key in ("duration", "sampling_dt"):
-        if key in kw and kw[key] < dt:
-            problems.add(m[key][1], f"integration.{key}: {kw[key]} ms is shorter than dt = {dt} ms")
-    if "duration" in kw and "sampling_dt" in kw and kw["sampling_dt"] > kw["duration"]:
-        problems.add(m["sampling_dt"][1], "integration.sampling_dt: longer than the duration")
+    if "dt" in m and "dt" not in kw:
+        return kw, seed  # a bad dt is reported already; the steps below are measured in it
+    for key, message in timing_problems(kw, getattr(model, "dt", 0.1)):
+        problems.add(m[key][1], f"integration.{key}: {message}")
     if "tr" in kw and not kw.get("bold"):
         problems.add(m["tr"][1], "integration.tr: the BOLD sampling period needs bold: true")
     return kw, seed
+
+
+def timing_problems(run_kwargs: dict, model_dt: float = 0.1) -> list[tuple[str, str]]:
+    """``[(argument, message)]`` for run arguments the engine would refuse at run time:
+    ``dt`` not positive; ``duration``, ``sampling_dt``, ``tr`` and ``bold_dt`` not positive
+    multiples of ``dt`` (all in ms; ``model_dt`` when ``dt`` is not given); ``tr`` not a
+    multiple of ``bold_dt``; ``sampling_dt`` longer than ``duration``. Checking them first
+    means a study fails before its first run, not in every run."""
+    from .models.engine import _steps
+    dt = run_kwargs.get("dt", model_dt)
+    if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt) and dt > 0):
+        return [("dt", f"expected a positive number of ms, got {dt!r}")]
+    out = []
+    for key in ("duration", "sampling_dt", "tr", "bold_dt"):
+        value = run_kwargs.get(key)
+        if value is None:
+            continue
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0):
+            out.append((key, f"expected a positive number of ms, got {value!r}"))
+            continue
+        try:
+            _steps(key, value, dt)
+        except ValueError:
+            n = value / dt
+            near = [k * dt for k in (np.floor(n), np.ceil(n)) if k >= 1]
+            out.append((key, f"{value:g} ms is not a whole number of steps of dt = {dt:g} ms "
+                             f"(nearest: {', '.join(f'{x:.10g}' for x in sorted(set(near)))})"))
+    duration, sampling_dt = run_kwargs.get("duration"), run_kwargs.get("sampling_dt")
+    if isinstance(duration, (int, float)) and isinstance(sampling_dt, (int, float)) and sampling_dt > duration > 0:
+        out.append(("sampling_dt", f"{sampling_dt:g} ms is longer than the duration ({duration:g} ms)"))
+    tr, bold_dt = run_kwargs.get("tr"), run_kwargs.get("bold_dt")
+    if not any(k in ("tr", "bold_dt") for k, _ in out) and tr and bold_dt and abs(
+            round(tr / bold_dt) * bold_dt - tr) > 1e-9 * tr:
+        out.append(("tr", f"{tr:g} ms is not a multiple of bold_dt = {bold_dt:g} ms"))
+    return out
 
 
 def _parse_stimulus(node, model, problems):
@@ -566,6 +658,12 @@ def _parse_objectives(top, model, run_kwargs, base_dir, files, problems):
         if kind in ("fc", "fcd") and model.network.n_nodes < 3:
             problems.add(vn, f"objectives.{kind}: FC needs a network of at least 3 nodes; the model has "
                              f"{model.network.n_nodes} (add a connectome)")
+        data = (spec.get("target") or {}).get("data")
+        if kind == "fc" and data is not None and np.shape(data)[-2:] != (model.network.n_nodes,) * 2:
+            rows, cols = np.shape(data)[-2:]
+            problems.add(opts["target"][1], f"objectives.fc.target: {Path(spec['target']['file']).name} is a "
+                                            f"{rows} x {cols} matrix, but the model has {model.network.n_nodes} "
+                                            f"nodes (connectome regions)")
         key = spec["options"].get("key", _default_key(kind, model, run_kwargs))
         spec["options"]["key"] = key
         known = _output_names(model, run_kwargs)

@@ -71,7 +71,7 @@ def test_run_info_plot_reproduce_archive(study_dir, capsys):
     assert main(["reproduce", "cli.h5", "--run", "3"]) == 0
     assert "reproduced bit for bit" in capsys.readouterr().out
     with tables.open_file(study_dir / "cli.h5", "a") as f:  # change one stored sample by 1 ulp
-        node = f.get_node(f"/cli/results/runs/run_00000003/x/x")
+        node, = [n for n in f.walk_nodes("/cli/results", "Array") if n._v_pathname.endswith("run_00000003/x/x")]
         node[0, 7] = np.nextafter(node[0, 7], np.inf)
     assert main(["reproduce", "cli.h5", "--run", "3"]) == 1
     err = capsys.readouterr().err
@@ -79,10 +79,13 @@ def test_run_info_plot_reproduce_archive(study_dir, capsys):
 
     assert main(["archive", "cli.h5", "-o", "cli.zip"]) == 0
     with zipfile.ZipFile(study_dir / "cli.zip") as z:
+        wheels = [n for n in z.namelist() if n.startswith("wheels/")]
+        assert len(wheels) == 1 and wheels[0].endswith("-py3-none-any.whl")
         assert set(z.namelist()) == {"cli.h5", "study.yaml", "sc/weights.txt", "sc/tract_lengths.txt",
-                                     "requirements.txt", "environment.txt", "README.txt"}
+                                     "requirements.txt", "environment.txt", "README.txt", wheels[0]}
         assert z.read("study.yaml").decode() == STUDY
-        assert "numpy==" in z.read("requirements.txt").decode()
+        requirements = z.read("requirements.txt").decode()
+        assert "numpy==" in requirements and wheels[0] in requirements.splitlines()
         assert "brainsweep run study.yaml --output rerun.h5" in z.read("README.txt").decode()
 
 
@@ -143,11 +146,33 @@ def test_plot_needs_its_axes(study_dir, capsys):
     assert "--fixed a: not an explored parameter" in capsys.readouterr().err
 
 
-def test_run_py_script_with_arguments(study_dir):
+def test_run_py_script_with_arguments(study_dir, capsys):
     (study_dir / "script.py").write_text("import sys\nopen('args.txt', 'w').write(' '.join(sys.argv[1:]))\n")
     proc = _cli("run", "script.py", "--", "--n", "3", cwd=study_dir)
     assert proc.returncode == 0, proc.stderr
     assert (study_dir / "args.txt").read_text() == "--n 3"
+    # options of YAML studies are refused for a script, not silently ignored; the script does not run
+    (study_dir / "args.txt").unlink()
+    assert main(["run", "script.py", "-o", "x.h5", "-j", "2", "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "-o/--output, -j/--jobs, --overwrite apply to a YAML study file only" in err and err.count("\n") == 1
+    assert "brainsweep run script.py -- ARGS" in err and not (study_dir / "args.txt").exists()
+
+
+def test_info_prints_no_terminal_escapes_from_the_file(study_dir, monkeypatch, capsys):
+    """Strings stored in a study file (provenance, parameter values) cannot drive the terminal:
+    escape sequences are dropped, other control characters shown escaped."""
+    from brainsweep.cli import _printable
+    from brainsweep.explorer import GridSearch, ParameterSpace, Study
+    monkeypatch.setattr(sys, "argv", ["evil\x1b]0;owned\x07\x1b[2J", "\x1b[31mred\x1b[0m\x08"])
+    space = ParameterSpace({"label": ["\x1b[5mblink", "plain"], "x": [1.0, 2.0]})
+    Study(lambda p: {"score": p["x"]}, space, GridSearch(), path="esc.h5").run(progress=False)
+    capsys.readouterr()
+    assert main(["info", "esc.h5"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\x08" not in out
+    assert "evil" in out and "red\\x08" in out and "blink" in out and "plain" in out
+    assert _printable("a\x1b[31mb\x1b]0;t\x07c\x9bd\te\nf") == "abc\\x9bd\te\nf"
 
 
 def test_demo_fast_finds_the_hidden_parameters(tmp_path):
@@ -162,6 +187,18 @@ def test_demo_fast_finds_the_hidden_parameters(tmp_path):
     for name in ("demo_fc_fit.png", "demo_fc_best.png", "demo.yaml"):
         assert (tmp_path / name).stat().st_size > 500
     assert "rerun: brainsweep run demo.yaml" in proc.stdout
+    assert "hidden point (K_gl=0.6, a=-0.05) ranks 1 of 4 by fc_fit" in proc.stdout
+
+
+def test_demo_outdir_is_in_the_rerun_command(tmp_path):
+    proc = subprocess.run([str(BIN / "brainsweep"), "demo", "-q", "--fast", "--outdir", "out dir"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "rerun: brainsweep run 'out dir/demo.yaml'" in proc.stdout
+    rerun = subprocess.run([str(BIN / "brainsweep"), "run", "out dir/demo.yaml", "-q"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr  # the command as printed resumes the finished study
+    assert len(load(tmp_path / "out dir" / "demo.h5").df) == 4
 
 
 def test_run_under_mpiexec_matches_serial(study_dir):
@@ -181,6 +218,12 @@ def test_run_under_mpiexec_matches_serial(study_dir):
                            "--output", "mpi.h5", "-q"], cwd=study_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.count("error:") == 1 and "holds a different study" in proc.stderr and "--overwrite" in proc.stderr
+    # a study file with mistakes: rank 0 alone lists them
+    (study_dir / "bad.yaml").write_text(STUDY.replace("hopf", "hopff").replace("duration: 1000", "duration: 1000.05"))
+    proc = subprocess.run([str(BIN / "mpiexec"), "-n", "2", str(BIN / "brainsweep"), "run", "bad.yaml"],
+                          cwd=study_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("error: bad.yaml: 2 problems") == 1 and proc.stderr.count("unknown model 'hopff'") == 1
 
 
 def test_function_study_with_evolution_and_bayes_plots(study_dir, monkeypatch, capsys):

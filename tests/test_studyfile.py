@@ -197,3 +197,69 @@ def test_bad_objective_option_is_reported_with_its_line(tmp_path):
     (tmp_path / "jr.yaml").write_text(JR.replace("{f_hz: 10, band: [1, 40]", "{f_hz: 10, band: [40, 1]"))
     with pytest.raises(StudySpecError, match=r"line 14: objectives.peak_frequency: band: expected 0 <= low < high"):
         load_study(tmp_path / "jr.yaml")
+
+
+def test_timing_that_the_engine_would_refuse_is_reported_before_anything_runs(tmp_path):
+    """Durations and sampling steps that are not whole numbers of steps, dt <= 0 and an FC target
+    of the wrong size: each with its line, before any simulation (issue 14, item 7)."""
+    _connectome(tmp_path / "sc")
+    np.savetxt(tmp_path / "fc3.csv", np.eye(3), delimiter=",")
+    text = GOOD.replace("integration: {duration: 1500, sampling_dt: 5, seed: 11}",
+                        "integration:\n  duration: 2000.05\n  sampling_dt: 0.25\n  bold: true\n  tr: 0.35\n  seed: 11")
+    text = text.replace("{synthetic: {K_gl: 0.5}, seed: 3}", "fc3.csv")
+    with pytest.raises(StudySpecError) as info:
+        parse_study(text, "t.yaml", tmp_path)
+    problems = info.value.problems
+    expected = [("line 7:", "integration.duration: 2000.05 ms is not a whole number of steps of dt = 0.1 ms "
+                            "(nearest: 2000, 2000.1)"),
+                ("line 8:", "integration.sampling_dt: 0.25 ms is not a whole number of steps of dt = 0.1 ms"),
+                ("line 10:", "integration.tr: 0.35 ms is not a whole number of steps"),
+                ("line 17:", "objectives.fc.target: fc3.csv is a 3 x 3 matrix, but the model has 4 nodes")]
+    for line, fragment in expected:
+        assert any(p.startswith(line) and fragment in p for p in problems), (line, fragment, problems)
+    assert len(problems) == len(expected), problems
+    for dt, shown in (("0", "0"), ("-0.1", "-0.1")):
+        bad = GOOD.replace("integration: {duration: 1500,", f"integration: {{dt: {dt}, duration: 1500,")
+        with pytest.raises(StudySpecError, match=rf"line 6: integration.dt: expected a positive number, got {shown}"):
+            parse_study(bad, "t.yaml", tmp_path)
+    long = GOOD.replace("sampling_dt: 5,", "sampling_dt: 2000,")
+    with pytest.raises(StudySpecError, match=r"sampling_dt: 2000 ms is longer than the duration \(1500 ms\)"):
+        parse_study(long, "t.yaml", tmp_path)
+
+
+def test_timing_problems_for_run_kwargs_given_in_python():
+    from brainsweep.studyfile import timing_problems
+    assert timing_problems({"duration": 1000.0, "sampling_dt": 1.0, "tr": 500.0, "bold_dt": 1.0}) == []
+    assert timing_problems({"dt": 0.0, "duration": 10.0}) == [("dt", "expected a positive number of ms, got 0.0")]
+    assert [k for k, _ in timing_problems({"dt": 0.05, "duration": 100.02, "sampling_dt": 0.125})] == \
+        ["duration", "sampling_dt"]
+    assert timing_problems({"tr": 500.0, "bold_dt": 3.0}, 0.5) == [("tr", "500 ms is not a multiple of bold_dt = 3 ms")]
+
+
+def test_yaml_python_tags_and_anchor_bombs_are_refused_in_one_short_message(tmp_path):
+    import time
+    cases = {
+        "model: !!python/name:os.system hopf\nspace: {grid: {K_gl: [0.1]}}\n":
+            "line 1: the YAML tag '!!python/name:os.system' is not allowed",
+        "model: hopf\nspace: !!python/object/apply:os.system [echo hi]\n":
+            "line 2: the YAML tag '!!python/object/apply:os.system' is not allowed",
+        "model: !custom hopf\nspace: {grid: {K_gl: [0.1]}}\n": "line 1: the YAML tag '!custom' is not allowed",
+        "model: hopf\nname: !!int abc\nspace: {grid: {K_gl: [0.1]}}\n": "line 2: !!int cannot hold this value",
+    }
+    for text, message in cases.items():
+        with pytest.raises(StudySpecError) as info:
+            parse_study(text, "x.yaml", tmp_path)
+        assert len(info.value.problems) == 1 and info.value.problems[0].startswith(message), info.value.problems
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    bomb = "\n".join(lines) + "\nmodel: hopf\nname: *i\nspace: {grid: {K_gl: [0.1]}}\n"
+    start = time.perf_counter()
+    with pytest.raises(StudySpecError) as info:
+        parse_study(bomb, "bomb.yaml", tmp_path)
+    assert time.perf_counter() - start < 5.0
+    assert info.value.problems == ["the YAML expands to more than 1,000,000 values through its aliases "
+                                   "(&anchor / *alias): refused (a study file needs far fewer)"]
+    assert len(str(info.value)) < 300
+    with pytest.raises(StudySpecError, match="a study file has at most 5,000,000"):
+        parse_study("#" * 5_000_001, "big.yaml", tmp_path)
