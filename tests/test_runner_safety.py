@@ -174,9 +174,11 @@ def test_a_function_reference_rebuilds_the_evaluator_and_refuses_what_a_crafted_
     assert again.evaluate_one(0, {"x": 9.0}, 0).scalars == {"y": 4.0}
 
     assert FunctionEvaluator(lambda p: {}).reference() is None
+    assert FunctionEvaluator(textwrap.dedent).reference() is None  # what a reader would refuse is not recorded
     assert FunctionEvaluator(_exits_on_two).reference()["target"] == f"{__name__}:_exits_on_two"
     for target, message in (("subprocess:run", "standard library"), ("os:system", "standard library"),
-                            ("builtins:eval", "standard library"), ("pip._internal.cli.main:main", "public"),
+                            ("builtins:eval", "standard library"), ("pip._internal.cli.main:main", "public module"),
+                            ("bs_eval_ref:evaluate.__globals__", "public module"),
                             ("numpy:ndarray", "not a Python function"), ("bs_eval_ref", "module:qualname")):
         with pytest.raises(StudyFileError, match=message):
             rebuild({**doc, "target": target})

@@ -122,8 +122,8 @@ def importable_name(fn) -> str | None:
     if not module or module == "__main__" or "<" in qualname:
         return None
     target = f"{module}:{qualname}"
-    try:
-        return target if _import_target(target) is fn else None
+    try:  # exactly what a reader will accept, or no reference (the pickle, with trust, remains)
+        return target if _checked_function(target) is fn else None
     except Exception:  # noqa: BLE001 - not importable under its own name: no reference
         return None
 
@@ -142,9 +142,10 @@ def _checked_function(target) -> types.FunctionType:
     if not isinstance(target, str) or target.count(":") != 1:
         raise StudyFileError(f"evaluator reference: expected 'module:qualname', got {target!r}")
     module, _, qualname = target.partition(":")
-    parts = module.split(".") + qualname.split(".")
-    if not all(p.isidentifier() for p in parts) or any(p.startswith("_") for p in parts):
-        raise StudyFileError(f"evaluator reference {target!r}: not a public module-level function name")
+    modules, names = module.split("."), qualname.split(".")
+    if not all(p.isidentifier() for p in modules + names) or any(p.startswith("_") for p in modules) \
+            or any(p.startswith("__") for p in names):
+        raise StudyFileError(f"evaluator reference {target!r}: not a function of a public module")
     if _in_standard_library(module):
         raise StudyFileError(f"evaluator reference {target!r} names Python's standard library, "
                              f"not a study's evaluate function; refusing to call it")
@@ -254,7 +255,11 @@ def load_evaluator(path_or_file, trust: bool = False):
         raise StudyFileError(f"{f.path}: the study's evaluator is stored only as a pickle{why}, and unpickling "
                              f"can run any code the file's author put in it; pass --trust (trust=True) "
                              f"only for a file you trust")
-    return pickle.loads(bk._f_get_child("evaluator").read().tobytes())
+    try:
+        return pickle.loads(bk._f_get_child("evaluator").read().tobytes())
+    except Exception as err:  # noqa: BLE001 - e.g. its module is not importable here
+        raise StudyFileError(f"{f.path}: the study's pickled evaluator cannot be loaded here "
+                             f"({type(err).__name__}: {err}); is the module that defines it importable?") from err
 
 
 def objective_spec_of(h5):
