@@ -2,8 +2,12 @@
 one-line errors, and the demo."""
 
 import os
+import platform
+import re
+import stat
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -89,18 +93,65 @@ def test_run_info_plot_reproduce_archive(study_dir, capsys):
         assert "brainsweep run study.yaml --output rerun.h5" in z.read("README.txt").decode()
 
 
-def test_archive_reruns_to_the_same_scores(study_dir):
-    """Unpacked elsewhere, the archived YAML reruns to bit-identical scores (the connectome folder
-    named in the study file is packed too)."""
-    assert main(["run", "study.yaml", "-q"]) == 0
-    assert main(["archive", "cli.h5", "-o", "cli.zip"]) == 0
-    fresh = study_dir / "fresh"
-    with zipfile.ZipFile(study_dir / "cli.zip") as z:
+def _dependencies_only(folder: Path) -> Path:
+    """A folder of links to this environment's installed packages, without brainsweep."""
+    folder.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        name = entry.name.lower()
+        if "brainsweep" in name or name.startswith("__editable__") or name.endswith(".pth") or name == "__pycache__":
+            continue
+        (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def test_slow_archive_installs_in_a_fresh_venv_and_reruns(study_dir):
+    """SLOW (about 60 s): the archive's requirements.txt installs brainsweep from the archive's
+    wheel into a fresh `python -m venv`, offline, and the venv reruns the study to the same
+    scores. Its dependencies come from this environment through one path file (every brainsweep
+    entry left out; `--system-site-packages` would not see them, as this environment is a venv)."""
+    umask = os.umask(0o077)  # files made under a private umask (0600) must still unpack readable
+    try:
+        assert main(["run", "study.yaml", "-q"]) == 0
+        assert main(["archive", "cli.h5", "-o", "cli.zip"]) == 0
+    finally:
+        os.umask(umask)
+
+    fresh = study_dir / "unpacked"
+    with zipfile.ZipFile("cli.zip") as z:
+        for info in z.infolist():
+            assert stat.S_IMODE(info.external_attr >> 16) == 0o644, info.filename
         z.extractall(fresh)
-    assert sorted(os.listdir(fresh / "sc")) == ["tract_lengths.txt", "weights.txt"]
-    proc = _cli("run", "study.yaml", "--output", "rerun.h5", "-q", cwd=fresh)
-    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(fresh / "sc")) == ["tract_lengths.txt", "weights.txt"]  # the connectome it names
+    requirements = (fresh / "requirements.txt").read_text()
+    assert not re.search(r"^-e |git\+|file:|/work/|^/", requirements, re.M), requirements
+    wheel_line = [ln for ln in requirements.splitlines() if ln and not ln.startswith("#")][0]
+    assert re.fullmatch(r"wheels/brainsweep-[\w.]+-py3-none-any\.whl", wheel_line)
+    assert (fresh / wheel_line).is_file()
+    readme = (fresh / "README.txt").read_text()
+    assert f"Needs Python >=3.12 (made with Python {platform.python_version()})" in readme
+
+    venv = study_dir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    vpy = venv / "bin" / "python"
+    vsite = Path(subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                capture_output=True, text=True, check=True).stdout.strip())
+    (vsite / "deps.pth").write_text(str(_dependencies_only(study_dir / "deps")) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    before = subprocess.run([str(vpy), "-c", "import brainsweep"], capture_output=True, text=True, env=env, cwd=fresh)
+    assert before.returncode != 0  # the fresh venv has no brainsweep until the archive installs it
+    proc = subprocess.run([str(vpy), "-m", "pip", "install", "--no-index", "-r", "requirements.txt"],
+                          capture_output=True, text=True, env=env, cwd=fresh, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    where = subprocess.run([str(vpy), "-c", "import brainsweep; print(brainsweep.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=fresh, check=True).stdout.strip()
+    assert Path(where).is_relative_to(vsite), where
+    proc = subprocess.run([str(venv / "bin" / "brainsweep"), "run", "study.yaml", "--output", "rerun.h5", "-q"],
+                          capture_output=True, text=True, env=env, cwd=fresh, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = load(fresh / "cli.h5").df, load(fresh / "rerun.h5").df
+    assert (b["status"] == "ok").all()
     assert list(a["fc_fit"]) == list(b["fc_fit"]) and list(a["seed"]) == list(b["seed"])
 
 
