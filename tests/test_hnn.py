@@ -348,3 +348,20 @@ def test_example_08_fast(tmp_path):
     assert run["dipole_rmse"] == pytest.approx(_hnn_rmse(run["dipole_t"], run["dipole"], t[:, 0], t[:, 1],
                                                          t[-1, 0]), rel=1e-12)
     assert not list(tmp_path.glob("*.png"))  # plots only in full mode
+
+
+def test_yaml_spec_builds_the_same_evaluator(case, tmp_path):
+    folder, mod = case
+    np.savetxt(tmp_path / "target.txt", np.c_[TARGET_T, TARGET])
+    spec = {"network": "jones_2009_model", "network_kwargs": {"mesh_shape": [3, 3]}, "set_params": "bs_hnn_case:set_params",
+            "tstop": TSTOP, "n_trials": 2, "smooth_window_len": 20, "scale_factor": 3000, "target": "target.txt",
+            "seed_from_run": False, "record_layers": True}
+    ev = HNNEvaluator.from_spec(spec, base_dir=tmp_path)
+    direct = _evaluator(mod, target=(np.loadtxt(tmp_path / "target.txt")[:, 0], np.loadtxt(tmp_path / "target.txt")[:, 1]))
+    assert ev.identity == direct.identity and ev.set_params is mod.set_params
+    with pytest.raises(ValueError, match=r"model.hnn: unknown setting\(s\) \['tstp'\]"):
+        HNNEvaluator.from_spec({**spec, "tstp": 1}, base_dir=tmp_path)
+    with pytest.raises(ValueError, match="model.hnn.set_params: cannot import 'bs_hnn_case:nothing'"):
+        HNNEvaluator.from_spec({**spec, "set_params": "bs_hnn_case:nothing"}, base_dir=tmp_path)
+    with pytest.raises(ValueError, match="model.hnn.n_trials: expected an integer >= 1"):
+        HNNEvaluator.from_spec({**spec, "n_trials": 0}, base_dir=tmp_path)

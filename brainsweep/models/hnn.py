@@ -386,6 +386,40 @@ class HNNEvaluator:
                 "fixed")
         return cls(set_params=set_params, target=target, **{k: doc[k] for k in keys if k in doc})
 
+    @classmethod
+    def from_spec(cls, spec: dict, base_dir=".", fixed: dict | None = None) -> "HNNEvaluator":
+        """The evaluator of a YAML study's ``model: {hnn: {...}}`` mapping (plain data).
+
+        ``set_params`` is ``"module:function"`` (imported, as a YAML ``function:``), a
+        ``target`` string is a dipole file relative to ``base_dir``; the other keys are the
+        constructor's. ``fixed``: the study space's fixed values. Unknown keys and bad values
+        raise ``ValueError``/``TypeError`` naming ``model.hnn.<key>``.
+        """
+        allowed = ("network", "network_kwargs", "set_params", "tstop", "n_trials", "dt", "smooth_window_len",
+                   "scale_factor", "target", "objective", "f_bands", "relative_bandpower", "record_layers",
+                   "record_spikes", "seed_from_run")
+        if not isinstance(spec, dict):
+            raise TypeError(f"model.hnn: expected a mapping of settings ({', '.join(allowed)}), got {spec!r:.60}")
+        unknown = sorted(set(spec) - set(allowed))
+        if unknown:
+            raise ValueError(f"model.hnn: unknown setting(s) {unknown} (allowed: {', '.join(allowed)})")
+        kw = dict(spec)
+        name = kw.get("set_params")
+        if name is not None:
+            if not isinstance(name, str) or name.count(":") != 1:
+                raise ValueError(f"model.hnn.set_params: expected 'module:function', got {name!r}")
+            from ..explorer._evaluator_ref import _import_target
+            try:
+                kw["set_params"] = _import_target(name)
+            except Exception as err:  # noqa: BLE001 - name what could not be imported
+                raise ValueError(f"model.hnn.set_params: cannot import {name!r} ({type(err).__name__}: {err})") from err
+        if isinstance(kw.get("target"), str):
+            kw["target"] = os.path.join(os.fspath(base_dir), kw["target"])
+        try:
+            return cls(fixed=fixed, **kw)
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"model.hnn.{err}") from err
+
     # -- one run -----------------------------------------------------------------------------------------
     def _network(self, params: dict, seed: int):
         """A fresh copy of the built network with ``set_params`` applied and drive seeds set."""
