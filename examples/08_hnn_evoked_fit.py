@@ -62,27 +62,35 @@ initial_params = {"evprox2_ampa_L5_pyramidal": 0.1, "evprox2_mu": 120.0, "evprox
 n_trials, window_length, scaling_factor, max_iter = 3, 30, 3000, 50
 
 # -- brainsweep -------------------------------------------------------------------------------------------
-path = Path(sys.argv[1]) if len(sys.argv) > 1 else MEASURED
-if not path.exists():
-    sys.exit(f"measured dipole not found: {path}\n(hnn-core's example downloads it from https://raw.githubusercontent."
-             f"com/jonescompneurolab/hnn/master/data/MEG_detection_data/yes_trial_S1_ERP_all_avg.txt; "
-             f"pass its path as the first argument)")
-target = read_dipole(path)
-tstop = float(target.t[-1])  # hnn-core's example: tstop = dipole_experimental.times[-1]
+def make_evaluator(target, reduced=False, trials=n_trials):
+    """The example's evaluation: hnn-core's Optimizer objective on the measured dipole."""
+    return HNNEvaluator(network="neymotin_2020_model",  # hnn-core 0.6's name of jones_2009_model
+                        network_kwargs={"mesh_shape": (3, 3)} if reduced else {},
+                        set_params=set_params, tstop=float(target.t[-1]),  # hnn-core: dipole_experimental.times[-1]
+                        n_trials=trials, smooth_window_len=window_length, scale_factor=scaling_factor,
+                        target=target, seed_from_run=False)
 
-evaluator = HNNEvaluator(network="neymotin_2020_model",  # hnn-core 0.6's name of jones_2009_model
-                         network_kwargs={"mesh_shape": (3, 3)} if FAST else {},
-                         set_params=set_params, tstop=tstop, n_trials=1 if FAST else n_trials,
-                         smooth_window_len=window_length, scale_factor=scaling_factor, target=target,
-                         seed_from_run=False)
-workers = max(1, world().Get_size() - 1)  # under mpiexec rank 0 coordinates, the others simulate
-strategy = (BayesOpt(n_calls=4, n_initial=2, batch=2) if FAST
-            else BayesOpt(n_calls=max_iter, n_initial=10, batch=min(workers, 8), acq_func="EI"))
-study_path = "hnn_evoked_fit_fast.h5" if FAST else "hnn_evoked_fit.h5"  # full: re-running resumes
-res = Study(evaluator, ParameterSpace(bounds=constraints), strategy, path=study_path, seed=1,
-            overwrite=FAST).run(progress=not FAST)
 
-if is_root():
+def read_target(argv):
+    path = Path(argv[1]) if len(argv) > 1 else MEASURED
+    if not path.exists():
+        sys.exit(f"measured dipole not found: {path}\n(hnn-core's example downloads it from https://raw.github"
+                 f"usercontent.com/jonescompneurolab/hnn/master/data/MEG_detection_data/yes_trial_S1_ERP_all_avg.txt;"
+                 f" pass its path as the first argument)")
+    return read_dipole(path)
+
+
+def main():
+    target = read_target(sys.argv)
+    evaluator = make_evaluator(target, reduced=FAST, trials=1 if FAST else n_trials)
+    workers = max(1, world().Get_size() - 1)  # under mpiexec rank 0 coordinates, the others simulate
+    strategy = (BayesOpt(n_calls=4, n_initial=2, batch=2) if FAST
+                else BayesOpt(n_calls=max_iter, n_initial=10, batch=min(workers, 8), acq_func="EI"))
+    study_path = "hnn_evoked_fit_fast.h5" if FAST else "hnn_evoked_fit.h5"  # full: re-running resumes
+    res = Study(evaluator, ParameterSpace(bounds=constraints), strategy, path=study_path, seed=1,
+                overwrite=FAST).run(progress=not FAST)
+    if not is_root():
+        return
     initial = evaluator(initial_params)  # the hand-tuned point, for comparison
     best = res.run(int(res.best(1, key="dipole_rmse").index[0]))
     print(f"initial (hand-tuned) {initial_params}: rmse {initial['dipole_rmse']:.4f} nAm")
@@ -94,3 +102,7 @@ if is_root():
         plot_dipoles(target.t, target.agg, best=best["dipole"], initial=initial["dipole"], t_sim=best["dipole_t"],
                      title=f"hnn-core network, {len(res.df)} evaluations").savefig(docs / "08_dipoles.png", dpi=80)
         res.plot_convergence("dipole_rmse").savefig(docs / "08_convergence.png", dpi=80)
+
+
+if __name__ == "__main__":
+    main()
