@@ -101,6 +101,8 @@ import math
 
 def evaluate(p):
     """v1"""
+    if p.get("mode") in {"alpha", "beta", "gamma", "delta"}:  # a frozenset constant: its order varies
+        return {"y": 0.0}
     return {"y": math.sqrt(p["x"]) + 1.0}
 '''
 

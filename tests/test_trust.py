@@ -105,6 +105,7 @@ def test_a_crafted_evaluator_pickle_is_never_unpickled_unless_trusted(tmp_path, 
     _craft(path, marker)
     monkeypatch.setattr(storage, "CREATED_HERE", set())  # as in another process: this one did not create it
     _read_everything(path, tmp_path, monkeypatch, capsys)
+    assert load(path).evaluator().fn is evaluate  # rebuilt from its reference
     report = reproduce(path, 1)  # rebuilt from its reference: the pickle is not touched
     assert report["match"] and report["evaluator"].startswith("bs_trust_eval.evaluate#")
     assert Study(evaluate, SPACE, path=path, seed=2).run(progress=False).df["y"].tolist() == [1.0, 4.0, 9.0]
