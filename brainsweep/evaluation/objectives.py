@@ -11,6 +11,10 @@ Scalar entries become scores in the runs table; with ``keep=True`` arrays (FC, F
 dipole) are added and stored per run. ``prefix`` is prepended to every key, so several
 adapters of one kind can be merged with :class:`Combine`. Higher is better for ``fc_fit``;
 lower is better for every other score.
+
+``objective.spec()`` describes an adapter as plain data (its name, settings and target
+arrays) and :func:`objective_from_spec` rebuilds it; a study file records that spec, so
+plots can show the targets and ``reproduce`` can rebuild the objective without unpickling.
 """
 
 import difflib

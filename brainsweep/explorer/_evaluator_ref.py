@@ -9,7 +9,10 @@ What re-running a study needs (``reproduce``) is therefore recorded as plain dat
   or a closure);
 - ``{"kind": "model", "model": <class name in brainsweep.models>, "params": {...},
   "network": {"Cmat": ..., "Dmat": ..., "delays": ...}, "attrs": {...},
-  "run_kwargs": {...}, "keep": [...], "objective": <objective spec>, "timeout": s}``.
+  "run_kwargs": {...}, "keep": [...], "objective": <objective spec>, "timeout": s,
+  "complete": bool}``; ``complete`` is False when the objective is (or holds) a user's own
+  callable, which is then only named: plots can read the other parts' targets, but
+  rebuilding needs the pickle.
 
 :func:`rebuild` turns such a document back into an evaluator. It only ever names code
 already installed here, and refuses what a crafted file could abuse: a function from
