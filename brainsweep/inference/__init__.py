@@ -1,0 +1,19 @@
+"""Simulation-based inference on study files: amortised neural posterior estimation (sbi's NPE).
+
+>>> from brainsweep.inference import SBI, features, posterior
+>>> sbi = SBI(simulations=2000, features=features.psd_bands(key="v_pyr"), calibration=200)
+>>> res = sbi.study(model, space, "sbi.h5", run_kwargs=dict(duration=4000)).run()
+>>> samples = posterior(res).sample(10_000, x=x_obs)
+
+Needs the optional dependency ``sbi`` (``pip install brainsweep[sbi]``; PyTorch), imported only
+when an estimator is trained or rebuilt.
+"""
+
+from . import features
+from ._posterior_io import Posterior
+from ._results import calibration, plot_calibration_of as plot_calibration, plot_posterior, posterior, training_data
+from .sbc import calibrate
+from .strategy import SBI
+
+__all__ = ["SBI", "features", "posterior", "Posterior", "calibration", "calibrate", "plot_calibration",
+           "plot_posterior", "training_data"]

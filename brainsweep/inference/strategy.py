@@ -1,0 +1,312 @@
+"""Simulation-based inference as a study strategy: simulate from the prior, train NPE, calibrate.
+
+::
+
+    from brainsweep.inference import SBI, features
+    sbi = SBI(simulations=2000, features=features.psd_bands(key="v_pyr"), calibration=200)
+    res = sbi.study(model, space, "sbi.h5", run_kwargs=dict(duration=4000)).run()
+    post = posterior(res)                      # rebuilt from the file, no retraining
+    samples = post.sample(10_000, x=x_obs)
+
+The study loop is the usual ask -> evaluate -> store -> tell: ``ask`` draws batches of points
+from the prior the space's bounds define (:class:`~._prior.BoxPrior`) with the strategy's own
+numpy generator; every run returns its feature vector as scores ``x_000..`` (see
+:mod:`._evaluator`); after the tell of the last training batch sbi's NPE is trained (seeded,
+``threads`` torch threads) and the trained estimator is kept in the strategy state as plain data
+(:mod:`._posterior_io`). ``calibration`` further prior simulations, never trained on, then give
+simulation-based calibration ranks and expected coverage (sbi's ``run_sbc``), also in the state.
+
+Resuming: stored simulations are kept; a study killed during training trains again from the same
+simulations with the same seed (the same estimator on the same machine and thread count).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..explorer.space import ParameterSpace
+from ..explorer.strategy import Batch, Outcome, Strategy
+from ._evaluator import N_FEATURES, FeatureEvaluator, feature_identity, feature_key
+from ._posterior_io import (BUILD_DEFAULTS, DENSITY_ESTIMATORS, TRAINING_KEYS, Posterior,
+                            estimator_from_plain, estimator_to_plain, train_npe)
+from ._prior import BoxPrior
+from .features import FeatureFunction
+
+__all__ = ["SBI", "MIN_SIMULATIONS"]
+
+#: fewest finite simulations NPE is trained on
+MIN_SIMULATIONS = 20
+_METHODS = ("NPE",)
+
+
+class SBI(Strategy):
+    """Neural posterior estimation (sbi's NPE) over a bounded ``ParameterSpace``.
+
+    Parameters
+    ----------
+    method : "NPE"
+    simulations : int
+        Prior simulations the estimator is trained on (runs whose features are not all finite
+        are excluded and counted in :attr:`excluded`).
+    rounds : int
+        1 (amortised NPE). Sequential rounds are not implemented yet.
+    features : callable ``out -> 1-D array``
+        Summary features of a run's outputs (see :mod:`brainsweep.inference.features`).
+    batch : int, optional
+        Points per ask (default ``min(simulations, 1000)``).
+    density_estimator : "zuko_maf" (default), "zuko_nsf", "maf" or "nsf", or a dict
+        ``{"model": "zuko_maf", "hidden_features": 50, "num_transforms": 5, "num_bins": 10,
+        "z_score_theta": ..., "z_score_x": ...}`` passed to sbi's ``posterior_nn``. sbi's nflows
+        ``"maf"`` conditions the first parameter of each MADE on nothing, so a parameter that
+        comes first in every transform's random order (likely with few transforms and
+        parameters) is never conditioned on x; zuko's MAF conditions every parameter.
+    training : dict
+        Arguments of sbi's ``NPE.train`` (``max_num_epochs``, ``training_batch_size``,
+        ``learning_rate``, ``validation_fraction``, ``stop_after_epochs``, ``clip_max_norm``).
+    calibration : int
+        Held-out prior simulations for simulation-based calibration (0: none).
+    calibration_samples : int
+        Posterior samples per held-out simulation for the SBC ranks.
+    threads : int
+        torch threads while training and sampling (numba uses the same cores).
+    """
+
+    name = "sbi"
+
+    def __init__(self, method: str = "NPE", simulations: int = 1000, rounds: int = 1, features=None,
+                 batch: int | None = None, density_estimator="zuko_maf", training: dict | None = None,
+                 calibration: int = 0, calibration_samples: int = 500, threads: int = 1):
+        if method not in _METHODS:
+            raise ValueError(f"method: {method!r} is not supported; expected one of {_METHODS}")
+        if not _positive_int(simulations) or simulations < MIN_SIMULATIONS:
+            raise ValueError(f"simulations: expected an integer >= {MIN_SIMULATIONS} (NPE needs enough "
+                             f"simulations to train and validate), got {simulations!r}")
+        if rounds != 1:
+            raise ValueError(f"rounds: only rounds=1 (amortised NPE) is implemented, got {rounds!r}")
+        if features is None or not callable(features):
+            raise TypeError(f"features: expected a callable out -> 1-D array (see "
+                            f"brainsweep.inference.features), got {features!r}")
+        if batch is not None and not _positive_int(batch):
+            raise ValueError(f"batch: expected a positive integer, got {batch!r}")
+        if not (isinstance(calibration, (int, np.integer)) and calibration >= 0):
+            raise ValueError(f"calibration: expected a number of held-out simulations >= 0, got {calibration!r}")
+        if not _positive_int(calibration_samples) or not _positive_int(threads):
+            raise ValueError(f"calibration_samples and threads: expected positive integers, got "
+                             f"{calibration_samples!r}, {threads!r}")
+        self.method, self.simulations, self.rounds = method, int(simulations), int(rounds)
+        self.features = features
+        self.batch = int(batch) if batch is not None else min(self.simulations, 1000)
+        self.build = _build_config(density_estimator)
+        self.training = _training_config(training)
+        self.calibration, self.calibration_samples = int(calibration), int(calibration_samples)
+        self.threads = int(threads)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._prior: BoxPrior | None = None
+        self._rng: np.random.Generator | None = None
+        self._seed = 0
+        self._theta = np.zeros((0, 0))
+        self._x = np.zeros((0, 0))             # (n_told, k), NaN rows for excluded runs
+        self._n_batches = 0
+        self._idx = np.zeros(0, dtype=np.int64)
+        self._status: list[str] = []
+        self._pending: np.ndarray | None = None
+        self._estimator_doc: dict | None = None
+        self._estimator = None
+        self.training_info: dict | None = None
+        self.calibration_result: dict | None = None
+
+    # -- Strategy contract ---------------------------------------------------------------------
+    def config(self) -> dict:
+        spec = self.features.spec() if isinstance(self.features, FeatureFunction) else None
+        return {"name": self.name, "method": self.method, "simulations": self.simulations,
+                "rounds": self.rounds, "batch": self.batch, "density_estimator": self.build,
+                "training": self.training, "calibration": self.calibration,
+                "calibration_samples": self.calibration_samples,
+                "features": spec if spec is not None else feature_identity(self.features)}
+
+    def check(self, space: ParameterSpace) -> None:
+        BoxPrior(space)
+
+    def expected_total(self) -> int | None:
+        return self.simulations + self.calibration
+
+    def check_scores(self, scores: dict) -> None:
+        if N_FEATURES not in scores:
+            raise ValueError("SBI: the study's runs return no features (scores 'n_features', 'x_000', ...): "
+                             "build the study with SBI.study(evaluate, space, path, ...), or wrap its "
+                             "evaluator with SBI.wrap_evaluator")
+
+    def start(self, space: ParameterSpace, seed: int) -> None:
+        self._reset()
+        self._prior = BoxPrior(space)
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5B1]))
+        self._theta = np.zeros((0, self._prior.dim))
+
+    def ask(self) -> Batch | None:
+        n_told = len(self._theta)
+        boundary = self.simulations if n_told < self.simulations else self.expected_total()
+        n = min(self.batch, boundary - n_told)
+        if n <= 0:
+            return None
+        self._pending = self._prior.sample(self._rng, n)
+        return Batch(self._prior.to_points(self._pending),
+                     {"batch": self._n_batches, "holdout": int(n_told >= self.simulations)})
+
+    def tell(self, batch: Batch, outcomes: list[Outcome]) -> None:
+        if self._pending is None or len(self._pending) != len(outcomes):
+            raise RuntimeError("SBI.tell: outcomes do not match the batch the strategy asked for")
+        vecs = [self._features_of(o) if o.ok else None for o in outcomes]
+        k = next((len(v) for v in vecs if v is not None), 0) if self._x.shape[1] == 0 else self._x.shape[1]
+        bad = [(o.index, len(v)) for o, v in zip(outcomes, vecs) if v is not None and len(v) != k]
+        if bad:
+            raise ValueError(f"SBI: features of inconsistent length: runs (index, length) {bad[:5]} differ from "
+                             f"the {k} features of the other runs; the feature function must return the "
+                             f"same number of values for every run")
+        if k and self._x.shape[1] == 0:  # the first finite-length vector: earlier rows were all excluded
+            self._x = np.full((len(self._x), k), np.nan)
+        rows = np.array([np.full(k, np.nan) if v is None else v for v in vecs], dtype=float).reshape(-1, k)
+        self._theta = np.vstack([self._theta, self._pending])
+        self._x = np.vstack([self._x, rows])
+        self._idx = np.concatenate([self._idx, [o.index for o in outcomes]]).astype(np.int64)
+        self._status += ["diverged" if o.ok and not np.all(np.isfinite(r)) else o.status
+                         for o, r in zip(outcomes, rows)]
+        self._n_batches += 1
+        self._pending = None
+        n_told = len(self._theta)
+        if n_told == self.simulations and self._estimator_doc is None:
+            self._train()
+        if n_told == self.expected_total() and self.calibration and self.calibration_result is None:
+            self._calibrate()
+
+    def get_state(self) -> Any:
+        return {"kind": "sbi", "version": 1, "seed": self._seed,
+                "rng": _bitgen_to_plain(self._rng), "theta": self._theta,
+                "x": self._x, "idx": self._idx, "n_batches": self._n_batches,
+                "status": np.array(self._status, dtype=str) if self._status else np.zeros(0, dtype="<U8"),
+                "names": list(self._prior.names), "low": self._prior.low, "high": self._prior.high,
+                "scales": list(self._prior.scales), "estimator": self._estimator_doc,
+                "training_info": self.training_info, "calibration": self.calibration_result}
+
+    def set_state(self, space: ParameterSpace, state: Any) -> None:
+        if not isinstance(state, dict) or state.get("kind") != "sbi" or state.get("version") != 1:
+            raise ValueError("SBI.set_state: not a state saved by SBI.get_state")
+        self.start(space, int(state["seed"]))
+        if list(state["names"]) != self._prior.names:
+            raise ValueError(f"SBI.set_state: the state is over {state['names']}, the space over {self._prior.names}")
+        self._rng.bit_generator.state = _bitgen_from_plain(state["rng"])
+        self._theta = np.asarray(state["theta"], dtype=float).reshape(-1, self._prior.dim)
+        x = np.asarray(state["x"], dtype=float)
+        self._x = x.reshape(len(self._theta), -1) if len(self._theta) else np.zeros((0, 0))
+        self._n_batches = int(state["n_batches"])
+        self._idx = np.asarray(state["idx"], dtype=np.int64)
+        self._status = [str(s) for s in state["status"]]
+        self._estimator_doc = state["estimator"]
+        self.training_info, self.calibration_result = state["training_info"], state["calibration"]
+
+    # -- features --------------------------------------------------------------------------------
+    def _features_of(self, o: Outcome) -> np.ndarray:
+        """The feature vector of an ``ok`` run."""
+        n = _n_features(o)
+        if n is None:
+            self.check_scores(o.scores)
+        return np.array([o.scores.get(feature_key(i, n), np.nan) for i in range(n)], dtype=float)
+
+    # -- training and calibration ---------------------------------------------------------------
+    @property
+    def excluded(self) -> dict:
+        """Runs left out of training/calibration, by status (``diverged`` includes non-finite features)."""
+        out: dict = {}
+        for s in self._status:
+            if s != "ok":
+                out[s] = out.get(s, 0) + 1
+        return out
+
+    def _usable(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.array([s == "ok" for s in self._status[lo:hi]], dtype=bool)
+        return self._theta[lo:hi][ok], self._x[lo:hi][ok]
+
+    def _train(self) -> None:
+        theta, x = self._usable(0, self.simulations)
+        if len(theta) < MIN_SIMULATIONS:
+            raise ValueError(f"SBI: only {len(theta)} of {self.simulations} simulations gave finite features "
+                             f"(excluded: {self.excluded}); NPE needs at least {MIN_SIMULATIONS}. "
+                             f"Check the features and the prior bounds")
+        seed = int(np.random.SeedSequence([self._seed, 0x7A1]).generate_state(1, np.uint32)[0])
+        estimator, info = train_npe(theta, x, self._prior, self.build, self.training, seed, self.threads)
+        info["excluded"] = self.excluded
+        self._estimator, self.training_info = estimator, info
+        self._estimator_doc = estimator_to_plain(estimator, self.build, self._prior.dim, x.shape[1])
+
+    def _calibrate(self) -> None:
+        from .sbc import calibrate
+        theta, x = self._usable(self.simulations, self.expected_total())
+        seed = int(np.random.SeedSequence([self._seed, 0xCA1]).generate_state(1, np.uint32)[0])
+        self.calibration_result = calibrate(self.posterior(), theta, x, self.calibration_samples, seed)
+
+    def posterior(self) -> Posterior:
+        """The trained posterior (after the study ran, or from a restored state)."""
+        if self._estimator_doc is None:
+            raise RuntimeError("SBI.posterior: the estimator is not trained yet (run the study first)")
+        if self._estimator is None:
+            self._estimator = estimator_from_plain(self._estimator_doc)
+        return Posterior(self._estimator, self._prior, self.threads)
+
+    # -- building the study ---------------------------------------------------------------------
+    def wrap_evaluator(self, evaluator):
+        """The study's evaluator with this strategy's features added to every run's scores."""
+        return evaluator if isinstance(evaluator, FeatureEvaluator) else FeatureEvaluator(evaluator, self.features)
+
+    def study(self, evaluate, space: ParameterSpace, path: str, **kwargs):
+        """A :class:`~brainsweep.explorer.Study` of ``evaluate`` over ``space`` with this strategy,
+        whose runs also return the features (``kwargs`` as for ``Study``)."""
+        from ..explorer import Study
+        study = Study(evaluate, space, self, path, **kwargs)
+        study.evaluator = self.wrap_evaluator(study.evaluator)
+        return study
+
+
+def _n_features(o: Outcome) -> int | None:
+    n = o.scores.get(N_FEATURES)
+    return None if n is None or (isinstance(n, float) and not np.isfinite(n)) else int(n)
+
+
+def _positive_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+
+def _build_config(spec) -> dict:
+    doc = {"model": spec} if isinstance(spec, str) else dict(spec or {})
+    if doc.get("model") not in DENSITY_ESTIMATORS:
+        raise ValueError(f"density_estimator: expected one of {DENSITY_ESTIMATORS} (or a dict with "
+                         f"'model'), got {spec!r}")
+    unknown = sorted(set(doc) - {"model"} - set(BUILD_DEFAULTS))
+    if unknown:
+        raise ValueError(f"density_estimator: unknown setting(s) {unknown}; expected some of "
+                         f"{['model', *BUILD_DEFAULTS]}")
+    return {"model": doc["model"], **{k: doc.get(k, v) for k, v in BUILD_DEFAULTS.items()}}
+
+
+def _training_config(training) -> dict:
+    training = dict(training or {})
+    unknown = sorted(set(training) - set(TRAINING_KEYS))
+    if unknown:
+        raise ValueError(f"training: unknown argument(s) {unknown} of sbi's NPE.train; expected some of "
+                         f"{list(TRAINING_KEYS)}")
+    return training
+
+
+def _bitgen_to_plain(rng: np.random.Generator) -> dict:
+    st = rng.bit_generator.state
+    return {"bit_generator": st["bit_generator"], "state": str(st["state"]["state"]),
+            "inc": str(st["state"]["inc"]), "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+
+
+def _bitgen_from_plain(doc: dict) -> dict:
+    return {"bit_generator": doc["bit_generator"],
+            "state": {"state": int(doc["state"]), "inc": int(doc["inc"])},
+            "has_uint32": int(doc["has_uint32"]), "uinteger": int(doc["uinteger"])}
