@@ -270,6 +270,7 @@ def test_reference_rebuilds_the_same_evaluator_and_refuses_changed_code(case):
     again = HNNEvaluator.from_reference(doc)
     assert again.identity == ev.identity
     assert _evaluator(mod, tstop=TSTOP + 1).identity != ev.identity
+    assert _evaluator(mod, objective="dipole_rmse").identity == _evaluator(mod, objective="rmse").identity
     assert _evaluator(mod, target=(TARGET_T, TARGET + 1e-9)).identity != _evaluator(mod).identity
     doc["code"] = "0" * 64
     with pytest.raises(StudyFileError, match="set_params bs_hnn_case:set_params has changed"):

@@ -320,7 +320,7 @@ class HNNEvaluator:
             target = hashlib.sha256(np.ascontiguousarray(t).tobytes() + np.ascontiguousarray(agg).tobytes()).hexdigest()
         return {"network": self.network, "network_kwargs": self.network_kwargs, "tstop": self.tstop, "dt": self.dt,
                 "n_trials": self.n_trials, "smooth_window_len": self.smooth_window_len,
-                "scale_factor": self.scale_factor, "objective": self.objective, "f_bands": self.f_bands,
+                "scale_factor": self.scale_factor, "objective": list(self.scores), "f_bands": self.f_bands,
                 "relative_bandpower": self.relative_bandpower, "record_layers": self.record_layers,
                 "record_spikes": self.record_spikes, "seed_from_run": self.seed_from_run, "target": target}
 
