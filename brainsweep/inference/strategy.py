@@ -169,7 +169,10 @@ class SBI(Strategy):
                              f"same number of values for every run")
         if k and self._x.shape[1] == 0:  # the first finite-length vector: earlier rows were all excluded
             self._x = np.full((len(self._x), k), np.nan)
-        rows = np.array([np.full(k, np.nan) if v is None else v for v in vecs], dtype=float).reshape(-1, k)
+        rows = np.full((len(vecs), k), np.nan)
+        for i, v in enumerate(vecs):
+            if v is not None:
+                rows[i] = v
         self._theta = np.vstack([self._theta, self._pending])
         self._x = np.vstack([self._x, rows])
         self._idx = np.concatenate([self._idx, [o.index for o in outcomes]]).astype(np.int64)

@@ -1,0 +1,223 @@
+"""brainsweep.inference: priors, features, the SBI strategy on a study, the stored posterior.
+
+The end-to-end problem has an analytic posterior: x = (mu, ln s) + N(0, 0.3^2) noise, flat
+priors mu ~ U(-3, 3), s ~ log-U(0.1, 10): given x0 the posterior of mu (and of ln s) is
+N(x0, 0.3^2) (far from the bounds).
+Training is tiny (one core, a few hundred simulations) to keep the suite fast.
+"""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sbi")
+
+from brainsweep.explorer import ParameterSpace, Study, _plain, load  # noqa: E402
+from brainsweep.inference import SBI, calibration, features, posterior, training_data  # noqa: E402
+from brainsweep.inference._prior import BoxPrior  # noqa: E402
+
+SIGMA = 0.3
+X0 = np.array([0.5, math.log(2.0)])
+NET = {"model": "zuko_maf", "hidden_features": 24, "num_transforms": 2}
+TRAIN = {"max_num_epochs": 80, "training_batch_size": 50, "learning_rate": 1e-3}
+
+
+def gaussian(p, seed):
+    rng = np.random.default_rng(seed)
+    return {"x": np.array([p["mu"], math.log(p["s"])]) + SIGMA * rng.standard_normal(2)}
+
+
+def gaussian_with_hole(p, seed):
+    """NaN features (a diverged run) for mu > 2.7."""
+    return {"x": np.array([np.nan, np.nan])} if p["mu"] > 2.7 else gaussian(p, seed)
+
+
+def take_x(out):
+    return out["x"]
+
+
+def ragged(p):
+    return {"x": np.zeros(2 if p["mu"] < 0 else 3)}
+
+
+SPACE = ParameterSpace(bounds={"mu": (-3.0, 3.0), "s": (0.1, 10.0, "log")})
+
+
+# -- prior -------------------------------------------------------------------------------------------
+def test_prior_coordinates_and_integer_mass():
+    space = ParameterSpace(bounds={"a": (0.0, 2.0), "b": (1e-3, 1e-1, "log"), "n": (1, 4, "int")})
+    prior = BoxPrior(space)
+    assert np.allclose(prior.low, [0.0, math.log(1e-3), 0.5]) and np.allclose(prior.high, [2.0, math.log(0.1), 4.5])
+    theta = prior.sample(np.random.default_rng(0), 40_000)
+    params = prior.to_params(theta)
+    assert params[:, 1].min() >= 1e-3 and params[:, 1].max() <= 0.1
+    # log-uniform: ln b uniform, so the median of b is the geometric mean of the bounds
+    assert abs(np.median(params[:, 1]) - 1e-2) / 1e-2 < 0.05
+    counts = np.array([(params[:, 2] == k).sum() for k in (1, 2, 3, 4)]) / len(params)
+    assert np.allclose(counts, 0.25, atol=0.01)
+    pts = prior.to_points(theta[:3])
+    assert all(isinstance(p["n"], int) and isinstance(p["a"], float) for p in pts)
+    assert np.allclose(prior.to_theta({"a": 1.0, "b": 0.01, "n": 2}), [[1.0, math.log(0.01), 2.0]])
+
+
+def test_prior_refuses_lists_and_unbounded():
+    with pytest.raises(ValueError, match=r"SBI needs bounds.*\['k'\]"):
+        BoxPrior(ParameterSpace({"k": [1, 2]}, bounds={"a": (0.0, 1.0)}))
+    with pytest.raises(ValueError, match="high bound must be a finite number"):
+        ParameterSpace(bounds={"a": (0.0, math.inf)})
+
+
+# -- features ------------------------------------------------------------------------------------
+def _signals(n=4, fs=250.0, seconds=8.0, freq=10.0):
+    t = np.arange(int(seconds * fs)) * 1000.0 / fs
+    rng = np.random.default_rng(1)
+    x = np.sin(2 * np.pi * freq * t / 1000.0)[None] + 0.3 * rng.standard_normal((n, t.size))
+    return {"x": x, "t": t, "BOLD": rng.standard_normal((n, 200)).cumsum(axis=1), "BOLD_t": np.arange(200) * 2000.0}
+
+
+def test_features_against_numpy():
+    out = _signals()
+    iu = np.triu_indices(4, 1)
+    assert np.allclose(features.fc_upper()(out), np.corrcoef(out["BOLD"])[iu])
+    ff = features.fc_fcd(k=3, window=20, step=10)(out)
+    assert ff.shape == (6,)
+    assert np.allclose(ff[:3], np.sort(np.linalg.eigvalsh(np.corrcoef(out["BOLD"])))[::-1][:3] / 4)
+    assert np.allclose(features.peak_frequencies(key="x", band=(2, 40))(out), 10.0)
+    rel = features.psd_bands(key="x", relative=True)(out).reshape(4, 5)
+    assert np.all(rel.argmax(axis=1) == 2) and np.all(rel.sum(axis=1) <= 1.0 + 1e-9)  # 10 Hz: alpha band
+    d = features.dipole_samples(n=7, key="x", transient_ms=1000.0)(out)
+    t = out["t"][out["t"] >= 1000.0]
+    assert np.allclose(d[:7], np.interp(np.linspace(t[0], t[-1], 7), t, out["x"][0][out["t"] >= 1000.0]))
+    both = features.concat(features.peak_frequencies(key="x", average=True), features.fc_upper())(out)
+    assert both.shape == (7,)
+    with pytest.raises(ValueError, match=r"k <= 4"):
+        features.fc_fcd(k=5)(out)
+
+
+# -- strategy contract and bad input ------------------------------------------------------------
+def test_settings_refused_with_names():
+    with pytest.raises(ValueError, match="simulations: expected an integer >= 20"):
+        SBI(simulations=5, features=take_x)
+    with pytest.raises(ValueError, match="density_estimator"):
+        SBI(features=take_x, density_estimator="gan")
+    with pytest.raises(ValueError, match="training: unknown argument"):
+        SBI(features=take_x, training={"epochs": 3})
+    with pytest.raises(TypeError, match="features"):
+        SBI(simulations=50)
+    with pytest.raises(ValueError, match="rounds"):
+        SBI(features=take_x, rounds=2)
+
+
+def test_state_round_trip_asks_the_same_batch():
+    a = SBI(simulations=40, batch=10, features=take_x)
+    a.start(SPACE, 5)
+    first = a.ask()
+    from brainsweep.explorer.strategy import Outcome
+    a.tell(first, [Outcome(i, p, "ok", {"n_features": 2, "x_000": 0.1 * i, "x_001": 0.0})
+                   for i, p in enumerate(first.points)])
+    b = SBI(simulations=40, batch=10, features=take_x)
+    b.set_state(SPACE, _plain.decode(_plain.encode(a.get_state())))
+    assert a.ask().points == b.ask().points
+
+
+def test_study_without_features_is_refused(tmp_path):
+    study = Study(gaussian, SPACE, SBI(simulations=20, features=take_x), path=str(tmp_path / "nf.h5"), seed=1)
+    with pytest.raises(ValueError, match="return no features"):
+        study.run(progress=False)
+
+
+def test_inconsistent_feature_lengths(tmp_path):
+    sbi = SBI(simulations=20, features=take_x)
+    with pytest.raises(ValueError, match="features of inconsistent length"):
+        sbi.study(ragged, SPACE, str(tmp_path / "rag.h5"), seed=1).run(progress=False)
+
+
+def test_too_few_finite_simulations(tmp_path):
+    sbi = SBI(simulations=20, features=take_x)
+    space = ParameterSpace(bounds={"mu": (2.8, 3.0), "s": (0.1, 10.0, "log")})  # all NaN
+    with pytest.raises(ValueError, match=r"only 0 of 20 simulations.*'diverged': 20"):
+        sbi.study(gaussian_with_hole, space, str(tmp_path / "few.h5"), seed=1).run(progress=False)
+
+
+# -- end to end ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("sbi") / "gauss.h5")
+    sbi = SBI(simulations=600, batch=300, features=take_x, density_estimator=NET, training=TRAIN,
+              calibration=200, calibration_samples=200)
+    res = sbi.study(gaussian, SPACE, path, seed=11).run(progress=False)
+    return sbi, res, path
+
+
+def test_posterior_matches_the_analytic_one(trained):
+    sbi, res, _ = trained
+    s = sbi.posterior().sample(4000, X0, seed=3)
+    mu, log_s = s[:, 0], np.log(s[:, 1])
+    assert abs(mu.mean() - X0[0]) < 0.12 and abs(log_s.mean() - X0[1]) < 0.12
+    assert 0.7 * SIGMA < mu.std() < 1.35 * SIGMA and 0.7 * SIGMA < log_s.std() < 1.35 * SIGMA
+
+
+def test_diverged_runs_excluded_and_counted(tmp_path):
+    sbi = SBI(simulations=60, features=take_x, density_estimator=NET, training={"max_num_epochs": 2})
+    path = str(tmp_path / "hole.h5")
+    res = sbi.study(gaussian_with_hole, SPACE, path, seed=4).run(progress=False)
+    n_div = int((res.df["status"] == "diverged").sum())
+    assert n_div == int((res.df["mu"] > 2.7).sum()) > 0
+    assert "non-finite" in res.df["message"][res.df["status"] == "diverged"].iloc[0]
+    assert sbi.excluded == {"diverged": n_div} and sbi.training_info["n_train"] == 60 - n_div
+    data = training_data(path)
+    assert int((data["status"] == "diverged").sum()) == n_div and np.isnan(data["x"][data["status"] == "diverged"]).all()
+    assert list(res.df.columns[res.df.columns.str.startswith("x_")]) == ["x_000", "x_001"]
+
+
+def test_calibration_is_uniform_and_covers(trained):
+    _, res, _ = trained
+    c = calibration(res)
+    assert c["n"] == 200
+    assert np.all(c["ks_pvals"] > 0.01), c["ks_pvals"]
+    levels = list(np.round(c["levels"], 2))
+    for level in (0.5, 0.9):
+        assert abs(c["coverage"][levels.index(level)] - level) < 0.1, c["coverage"]
+
+
+def test_posterior_in_a_new_process_samples_the_same(trained, tmp_path):
+    sbi, _, path = trained
+    here = sbi.posterior().sample(500, X0, seed=21)
+    out = tmp_path / "s.npy"
+    code = ("import numpy as np; from brainsweep.inference import posterior; "
+            f"np.save({str(out)!r}, posterior({path!r}).sample(500, np.array({X0.tolist()}), seed=21))")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert np.array_equal(np.load(out), here)
+
+
+def test_resume_of_a_finished_study_keeps_the_estimator(trained):
+    sbi, _, path = trained
+    again = SBI(simulations=600, batch=300, features=take_x, density_estimator=NET, training=TRAIN,
+                calibration=200, calibration_samples=200)
+    again.study(gaussian, SPACE, path).run(progress=False)   # nothing left to do: no retraining
+    assert np.array_equal(again.posterior().sample(100, X0, seed=2), sbi.posterior().sample(100, X0, seed=2))
+    assert len(load(path).df) == 800
+
+
+def test_plots(trained):
+    import matplotlib
+    matplotlib.use("Agg")
+    from brainsweep.inference import plot_calibration, plot_posterior
+    sbi, res, _ = trained
+    fig = plot_calibration(res)
+    assert len(fig.axes) == 3
+    fig2 = plot_posterior(sbi.posterior().sample(500, X0, seed=1), ["mu", "s"], truth=[0.5, 2.0])
+    assert len(fig2.axes) == 4
+
+
+def test_training_report(trained):
+    """Not a check: the measured training and calibration numbers, printed with ``-s``."""
+    sbi, _, _ = trained
+    c = sbi.calibration_result
+    print(f"\ntraining {sbi.training_info}; KS p {c['ks_pvals']}; coverage 50/90 % "
+          f"{c['coverage'][9]:.3f}/{c['coverage'][17]:.3f}")
+    assert sbi.training_info["n_train"] == 600
