@@ -10,9 +10,11 @@ from .space import Dimension, ParameterSpace
 from .storage import StudyFileError
 from .strategy import Batch, GridSearch, Outcome, Strategy
 from .study import Study
+from .gradient import GradientDescent, gradient_history
 
 __all__ = ["ParameterSpace", "Dimension", "Study", "GridSearch", "Strategy", "Batch", "Outcome",
-           "load", "Results", "StudyFileError", "SerialExecutor", "PoolExecutor", "run_seed"]
+           "load", "Results", "StudyFileError", "SerialExecutor", "PoolExecutor", "run_seed",
+           "GradientDescent", "gradient_history"]
 
 try:  # strategies built on deap / scikit-optimize
     from .evolution import Evolution  # noqa: F401

@@ -1,0 +1,248 @@
+"""GradientDescent: Adam as optax computes it, L-BFGS-B as scipy iterates, bounds, multi-start,
+resume, NaN gradients and bad input, on functions whose gradient is analytic."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from brainsweep.explorer import ParameterSpace, Study, load
+from brainsweep.explorer import _plain
+from brainsweep.explorer.gradient import GradientDescent, grad_name, gradient_history, start_points
+from brainsweep.explorer.strategy import Outcome
+
+
+def rosen(p):
+    x, y = p["x"], p["y"]
+    return {"loss": (1 - x) ** 2 + 100 * (y - x * x) ** 2,
+            "grad__x": -2 * (1 - x) - 400 * x * (y - x * x), "grad__y": 200 * (y - x * x)}
+
+
+def rosen_fg(v):
+    s = rosen({"x": v[0], "y": v[1]})
+    return s["loss"], np.array([s["grad__x"], s["grad__y"]])
+
+
+SPACE = ParameterSpace(bounds={"x": (-2.0, 2.0), "y": (-1.0, 3.0)})
+
+
+def drive(strategy, evaluate, space=SPACE, seed=3, max_batches=10_000, state=None):
+    """The study loop without a file: (list of batches of (start, point), scores) ."""
+    if state is None:
+        strategy.start(space, seed)
+    else:
+        strategy.set_state(space, state)
+    seen, idx = [], 0
+    for _ in range(max_batches):
+        batch = strategy.ask()
+        if batch is None:
+            break
+        outs = []
+        for p in batch.points:
+            scores = evaluate(p)
+            bad = any(not math.isfinite(v) for v in scores.values())
+            outs.append(Outcome(idx, dict(p), "diverged" if bad else "ok", scores))
+            idx += 1
+        seen.append([dict(p) for p in batch.points])
+        strategy.tell(batch, outs)
+    return seen
+
+
+def test_adam_steps_equal_optax_formula_by_hand():
+    # optax.adam(lr): m = (1-b1) g + b1 m; v = (1-b2) g^2 + b2 v; t += 1;
+    # x += -lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps); here f = sum(c * x^2)
+    c = np.array([1.0, 10.0])
+    space = ParameterSpace(bounds={"x": (-5.0, 5.0), "y": (-5.0, 5.0)})
+    gd = GradientDescent("adam", lr=0.1, steps=4, start=[{"x": 1.5, "y": -0.7}])
+    seen = drive(gd, lambda p: {"loss": c[0] * p["x"] ** 2 + c[1] * p["y"] ** 2,
+                                "grad__x": 2 * c[0] * p["x"], "grad__y": 2 * c[1] * p["y"]}, space)
+    x, m, v = np.array([1.5, -0.7]), np.zeros(2), np.zeros(2)
+    expected = [x.copy()]
+    for t in range(1, 4):
+        g = 2 * c * x
+        m = 0.1 * g + 0.9 * m
+        v = 0.001 * g * g + 0.999 * v
+        x = x - 0.1 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t) + 0.0) + 1e-8)
+        expected.append(x.copy())
+    got = [np.array([b[0]["x"], b[0]["y"]]) for b in seen]
+    assert len(got) == 4
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    # the first Adam step moves every coordinate by lr (m_hat / sqrt(v_hat) = sign(g))
+    np.testing.assert_allclose(np.abs(got[1] - got[0]), 0.1, rtol=1e-6)
+    assert gd.summary()[0]["status"] == "max_steps"
+
+
+def test_lbfgsb_iterates_are_scipys_own():
+    x0 = {"x": -1.2, "y": 1.0}
+    calls = []
+
+    def fg(v):
+        calls.append(np.array(v, dtype=float))
+        return rosen_fg(v)
+
+    ref = minimize(fg, [x0["x"], x0["y"]], jac=True, method="L-BFGS-B",
+                   bounds=[(-2.0, 2.0), (-1.0, 3.0)], options={"maxfun": 200, "maxiter": 200, "maxcor": 10})
+    gd = GradientDescent("lbfgsb", steps=200, start=[x0])
+    seen = drive(gd, rosen)
+    got = np.array([[b[0]["x"], b[0]["y"]] for b in seen])
+    assert len(got) == len(calls)
+    np.testing.assert_array_equal(got, np.array(calls))
+    assert gd.summary()[0]["status"] == "converged"
+    assert ref.success and np.allclose(got[-1], [1.0, 1.0], atol=1e-4)
+
+
+@pytest.mark.parametrize("how", ["grid", "random", "lhs"])
+def test_multistart_converges_on_rosenbrock(how):
+    gd = GradientDescent("lbfgsb", steps=150, starts=4, start=how)
+    seen = drive(gd, rosen)
+    summary = gd.summary()
+    assert len(summary) == 4 and len(seen[0]) == 4
+    assert all(s["status"] == "converged" for s in summary), summary
+    assert max(s["best_loss"] for s in summary) < 1e-8
+
+
+def test_adam_converges_on_a_quadratic():
+    target = np.array([0.3, -0.4])
+    gd = GradientDescent("adam", lr=0.05, steps=400, starts=3, start="random", gtol=1e-6)
+    drive(gd, lambda p: {"loss": (p["x"] - target[0]) ** 2 + 4 * (p["y"] - target[1]) ** 2,
+                         "grad__x": 2 * (p["x"] - target[0]), "grad__y": 8 * (p["y"] - target[1])})
+    for s in gd.summary():
+        assert s["best_loss"] < 1e-6, s
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgsb"])
+def test_bounds_respected_and_reached(optimizer):
+    # minimum at (3, -3), outside the box [-1, 1]^2: the constrained minimum is the corner (1, -1)
+    space = ParameterSpace(bounds={"x": (-1.0, 1.0), "y": (-1.0, 1.0)})
+    gd = GradientDescent(optimizer, lr=0.2, steps=80, starts=4, start="lhs")
+    seen = drive(gd, lambda p: {"loss": (p["x"] - 3) ** 2 + (p["y"] + 3) ** 2,
+                                "grad__x": 2 * (p["x"] - 3), "grad__y": 2 * (p["y"] + 3)}, space)
+    pts = np.array([[p["x"], p["y"]] for b in seen for p in b])
+    assert pts.min() >= -1.0 and pts.max() <= 1.0
+    last = np.array([[p["x"], p["y"]] for p in seen[-1]])
+    np.testing.assert_allclose(last, np.tile([1.0, -1.0], (len(last), 1)), atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgsb"])
+def test_state_round_trip_resumes_identically(optimizer):
+    whole = drive(GradientDescent(optimizer, lr=0.05, steps=25, starts=3), rosen)
+    gd = GradientDescent(optimizer, lr=0.05, steps=25, starts=3)
+    first = drive(gd, rosen, max_batches=7)
+    state = _plain.decode(_plain.encode(gd.get_state()))
+    rest = drive(GradientDescent(optimizer, lr=0.05, steps=25, starts=3), rosen, state=state)
+    assert first + rest == whole
+
+
+def test_nan_gradient_ends_only_its_start():
+    def f(p):
+        s = rosen(p)
+        if p["x"] > 1.0:  # the region of start 1 below
+            s["grad__y"] = float("nan")
+        return s
+    gd = GradientDescent("adam", lr=0.01, steps=5, start=[{"x": 0.0, "y": 0.0}, {"x": 1.5, "y": 1.0}])
+    seen = drive(gd, f)
+    summ = gd.summary()
+    assert summ[1]["status"] == "diverged" and summ[1]["evaluations"] == 1
+    assert summ[0]["status"] == "max_steps" and summ[0]["evaluations"] == 5
+    assert [len(b) for b in seen] == [2, 1, 1, 1, 1]
+
+
+def test_start_points():
+    space = ParameterSpace(bounds={"x": (0.0, 4.0), "y": (1e-3, 1e1, "log")})
+    g = start_points(space, 4, "grid", 0)
+    np.testing.assert_allclose(sorted(set(g[:, 0])), [1.0, 3.0])
+    np.testing.assert_allclose(sorted(set(np.log10(g[:, 1]))), [-2.0, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match=r"k\*\*2"):
+        start_points(space, 5, "grid", 0)
+    lhs = start_points(space, 8, "lhs", 1)
+    # one point in each eighth of x and of log10(y)
+    assert sorted(np.floor(lhs[:, 0] / 0.5).astype(int)) == list(range(8))
+    assert sorted(np.floor((np.log10(lhs[:, 1]) + 3) / 0.5).astype(int)) == list(range(8))
+    np.testing.assert_array_equal(lhs, start_points(space, 8, "lhs", 1))
+    assert not np.array_equal(lhs, start_points(space, 8, "lhs", 2))
+
+
+@pytest.mark.parametrize("space, kwargs, match", [
+    (ParameterSpace(bounds={"x": (0.0, 1.0), "c": ["a", "b"]}), {}, "'c' is categorical"),
+    (ParameterSpace(bounds={"x": (0.0, 1.0), "n": (1, 5, "int")}), {}, "'n' is an integer"),
+    (ParameterSpace({"x": [0.0, 1.0]}), {}, "needs bounds for parameter 'x'"),
+    (SPACE, {"lr": 0.0}, "lr: expected a positive"),
+    (SPACE, {"lr": -1e-3}, "lr: expected a positive"),
+    (SPACE, {"steps": 0}, "steps: expected an integer >= 1"),
+    (SPACE, {"optimizer": "sgd"}, "optimizer"),
+    (SPACE, {"start": [{"x": 5.0, "y": 0.0}]}, "outside its bounds"),
+])
+def test_bad_input_refused_before_anything_runs(tmp_path, space, kwargs, match):
+    calls = []
+    with pytest.raises(ValueError, match=match):
+        Study(lambda p: calls.append(p) or rosen(p), space, GradientDescent(**kwargs),
+              path=str(tmp_path / "bad.h5")).run(progress=False)
+    assert not calls and not os.path.exists(tmp_path / "bad.h5")
+
+
+def test_missing_gradient_is_an_error_before_anything_is_stored(tmp_path):
+    with pytest.raises(ValueError, match=r"lacks \['grad__y'\]"):
+        Study(lambda p: {"loss": p["x"] ** 2, "grad__x": 2 * p["x"]}, SPACE, GradientDescent(),
+              path=str(tmp_path / "g.h5")).run(progress=False)
+    assert not os.path.exists(tmp_path / "g.h5")
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _counting(limit_file):
+    def evaluate(p):
+        n = int(open(limit_file).read()) if os.path.exists(limit_file) else -1
+        if n == 0:
+            raise KeyboardInterrupt  # ends the study as a kill would, between stored batches
+        if n > 0:
+            open(limit_file, "w").write(str(n - 1))
+        return rosen(p)
+    return evaluate
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgsb"])
+def test_study_stores_every_iterate_and_resumes_identically(tmp_path, optimizer):
+    gd = dict(optimizer=optimizer, lr=0.05, steps=6, starts=2, start="lhs")
+    whole = Study(rosen, SPACE, GradientDescent(**gd), path=str(tmp_path / "whole.h5"),
+                  seed=11).run(progress=False)
+    limit = str(tmp_path / "limit")
+    open(limit, "w").write("7")  # 7 runs, then the 8th evaluation interrupts (mid-batch 3)
+    path = str(tmp_path / "cut.h5")
+    with pytest.raises(KeyboardInterrupt):
+        Study(_counting(limit), SPACE, GradientDescent(**gd), path=path, seed=11).run(progress=False)
+    assert 0 < len(load(path).df) < len(whole.df)
+    os.remove(limit)
+    again = Study(_counting(limit), SPACE, GradientDescent(**gd), path=path).run(progress=False)
+    a, b = gradient_history(whole), gradient_history(again)
+    cols = ["x", "y", "loss", "grad__x", "grad__y", "start", "step", "status"]
+    assert a[cols].equals(b[cols])
+    assert sorted(a.groupby("start").size().tolist()) == [6, 6] or optimizer == "lbfgsb"
+    assert set(a["start"]) == {0, 1} and (a["step"] >= 0).all()
+    np.testing.assert_allclose(a["grad_norm"], np.hypot(a["grad__x"], a["grad__y"]))
+
+
+def test_study_with_136_per_node_parameters(tmp_path):
+    names = [f"{p}__{i}" for p in ("a", "b") for i in range(68)]
+    target = np.linspace(-0.5, 0.5, len(names))
+    space = ParameterSpace(bounds={n: (-1.0, 1.0) for n in names})
+
+    def quad(p):
+        v = np.array([p[n] for n in names])
+        out = {"loss": float(np.sum((v - target) ** 2))}
+        out.update({grad_name(n): float(2 * (v[i] - target[i])) for i, n in enumerate(names)})
+        return out
+
+    res = Study(quad, space, GradientDescent("lbfgsb", steps=4, starts=2, start="random"),
+                path=str(tmp_path / "many.h5"), seed=5).run(progress=False)
+    h = gradient_history(res)
+    assert 4 <= len(h) <= 8 and {grad_name(n) for n in names} <= set(h.columns)
+    assert set(h["start"]) == {0, 1}
+    # a separable quadratic: L-BFGS-B's first line search lands on the minimum
+    assert h.loss.min() < 1e-12
+    for _, row in h.iterrows():
+        v = row[names].to_numpy(float)
+        np.testing.assert_allclose(row[[grad_name(n) for n in names]].to_numpy(float), 2 * (v - target))
