@@ -48,7 +48,10 @@ INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "i
                     "stimulus", "chunk_ms")
 CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
 SPACE_KEYS = ("grid", "bounds", "fixed")
-STRATEGIES = ("grid", "evolution", "bayes")
+STRATEGIES = ("grid", "evolution", "bayes", "cmaes")
+#: strategy key of a study file -> (module of brainsweep.explorer, class)
+_STRATEGY_CLASSES = {"evolution": ("evolution", "Evolution"), "bayes": ("bayes", "BayesOpt"),
+                     "cmaes": ("cmaes", "CMAES")}
 #: objective kind -> (its main score, weight sign (+1 maximise, -1 minimise), allowed options)
 OBJECTIVES = {
     "fc": ("fc_fit", 1.0, ("target", "key", "transient_ms", "detrend", "band", "keep", "prefix")),
@@ -816,7 +819,7 @@ def _parse_strategy(top, space, objectives, problems):
         m = _mapping(node, "strategy", problems, STRATEGIES)
         if len(m) != 1:
             if m:
-                problems.add(node, "strategy: give exactly one of grid, evolution, bayes")
+                problems.add(node, f"strategy: give exactly one of {', '.join(STRATEGIES)}")
             return None
         (kind, (_, onode)), = m.items()
         opts = _value(onode) or {}
@@ -826,25 +829,33 @@ def _parse_strategy(top, space, objectives, problems):
     if kind not in STRATEGIES:
         close = difflib.get_close_matches(str(kind), STRATEGIES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        problems.add(node, f"strategy: unknown strategy {kind!r}{hint} (expected grid, evolution or bayes)")
+        problems.add(node, f"strategy: unknown strategy {kind!r}{hint} (expected {', '.join(STRATEGIES)})")
         return None
     where = onode if onode is not None else (top["space"][1] if "space" in top else None)
     try:
         if kind == "grid":
             strategy = GridSearch(**opts)
         else:
-            from . import explorer
-            cls_name = "Evolution" if kind == "evolution" else "BayesOpt"
-            cls = getattr(explorer, cls_name, None)
-            if cls is None:
-                problems.add(where, f"strategy: {cls_name} is not available in this installation")
+            module, cls_name = _STRATEGY_CLASSES[kind]
+            try:
+                cls = getattr(importlib.import_module(f".explorer.{module}", __package__), cls_name)
+            except (ImportError, AttributeError) as err:
+                problems.add(where, f"strategy: {cls_name} is not available in this installation ({err})")
                 return None
             params = inspect.signature(cls).parameters
+            takes_any = any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values())
+            unknown = [] if takes_any else [k for k in opts if k not in params]
+            for key in unknown:
+                close = difflib.get_close_matches(key, list(params), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"options: {', '.join(params)}"
+                problems.add(onode, f"strategy.{kind}: unknown option {key!r}; {hint}")
+            if unknown:
+                return None
             if "objectives" in params and "objectives" not in opts and objectives:
                 opts["objectives"] = [o["score"] for o in objectives]
             if kind == "evolution" and "weights" in params and "weights" not in opts and objectives:
                 opts["weights"] = tuple(o["weight"] for o in objectives)
-            if kind == "bayes" and objectives:
+            if kind in ("bayes", "cmaes") and objectives:
                 if "objective" in params and "objective" not in opts:
                     opts["objective"] = objectives[0]["score"]
                 chosen = [o for o in objectives if o["score"] == opts.get("objective")]

@@ -263,3 +263,30 @@ def test_yaml_python_tags_and_anchor_bombs_are_refused_in_one_short_message(tmp_
     assert len(str(info.value)) < 300
     with pytest.raises(StudySpecError, match="a study file has at most 5,000,000"):
         parse_study("#" * 5_000_001, "big.yaml", tmp_path)
+
+
+def test_strategy_options_are_checked_by_name_with_a_suggestion(tmp_path):
+    _connectome(tmp_path / "sc")
+    evo = GOOD.replace("space:\n  grid:\n    K_gl: {start: 0.0, stop: 1.0, num: 3}",
+                       "space: {bounds: {K_gl: [0.0, 1.0]}}\nstrategy: {evolution: {pop_init: 4, popp: 4, generations: 1}}")
+    with pytest.raises(StudySpecError, match=r"line 9: strategy.evolution: unknown option 'popp'; did you mean 'pop'"):
+        parse_study(evo, "evo.yaml", tmp_path)
+
+
+def test_cmaes_strategy_from_yaml(tmp_path):
+    """`strategy: {cmaes: {...}}` builds brainsweep's CMAES, maximising fc_fit as the objective says."""
+    pytest.importorskip("brainsweep.explorer.cmaes")
+    _connectome(tmp_path / "sc")
+    text = GOOD.replace("space:\n  grid:\n    K_gl: {start: 0.0, stop: 1.0, num: 3}",
+                        "space: {bounds: {K_gl: [0.0, 1.0]}}\nstrategy: {cmaes: {sigma0: 0.3, popsize: 4, generations: 2}}")
+    strategy = parse_study(text, "cma.yaml", tmp_path)["strategy"]
+    assert type(strategy).__name__ == "CMAES"
+    config = strategy.config()
+    assert config["objectives"] == ["fc_fit"] and config["weights"] == [1.0]
+    assert (config["sigma0"], config["popsize"], config["generations"]) == (0.3, 4, 2)
+    with pytest.raises(StudySpecError, match=r"line 9: strategy.cmaes: unknown option 'sigma'; did you mean 'sigma0'"):
+        parse_study(text.replace("sigma0: 0.3", "sigma: 0.3"), "cma.yaml", tmp_path)
+    with pytest.raises(StudySpecError, match=r"line 9: strategy.cmaes: sigma0: expected a step size in \(0, 1\]"):
+        parse_study(text.replace("sigma0: 0.3", "sigma0: 2.0"), "cma.yaml", tmp_path)
+    with pytest.raises(StudySpecError, match=r"line 9: strategy.cmaes: CMAES: give generations=... or max_evals"):
+        parse_study(text.replace(", generations: 2", ""), "cma.yaml", tmp_path)
