@@ -221,3 +221,11 @@ def test_training_report(trained):
     print(f"\ntraining {sbi.training_info}; KS p {c['ks_pvals']}; coverage 50/90 % "
           f"{c['coverage'][9]:.3f}/{c['coverage'][17]:.3f}")
     assert sbi.training_info["n_train"] == 600
+
+
+def test_too_many_features_refused_before_the_file_exists(tmp_path):
+    sbi = SBI(simulations=20, features=lambda out: np.zeros(1001))
+    path = tmp_path / "wide.h5"
+    with pytest.raises(ValueError, match="1001 values.*at most about 1000"):
+        sbi.study(gaussian, SPACE, str(path), seed=1).run(progress=False)
+    assert not path.exists()

@@ -158,7 +158,8 @@ class _Concat(FeatureFunction):
 
 def fc_upper(key: str = "BOLD", transient_ms: float = 0.0, band=None) -> FeatureFunction:
     """Upper triangle (diagonal excluded) of the FC of output ``key`` after ``transient_ms``;
-    ``band`` (Hz) band-passes first. n(n-1)/2 features."""
+    ``band`` (Hz) band-passes first. n(n-1)/2 features: at most 45 regions fit the runs table's
+    1000 feature columns (see ``SBI``); summarise larger networks with :func:`fc_fcd`."""
     return _FCUpper(key, transient_ms, band)
 
 

@@ -34,10 +34,13 @@ from ._posterior_io import (BUILD_DEFAULTS, DENSITY_ESTIMATORS, TRAINING_KEYS, P
 from ._prior import BoxPrior
 from .features import FeatureFunction
 
-__all__ = ["SBI", "MIN_SIMULATIONS"]
+__all__ = ["SBI", "MIN_SIMULATIONS", "MAX_FEATURES"]
 
 #: fewest finite simulations NPE is trained on
 MIN_SIMULATIONS = 20
+#: most features per run: one runs-table column each (1000 columns tested; ~1100 exceed HDF5's
+#: 64 KB limit on a compound type's header message)
+MAX_FEATURES = 1000
 _METHODS = ("NPE",)
 
 
@@ -135,10 +138,17 @@ class SBI(Strategy):
         return self.simulations + self.calibration
 
     def check_scores(self, scores: dict) -> None:
+        """The first run's scores (checked before the study file is created) must carry the features,
+        at most :data:`MAX_FEATURES` of them."""
         if N_FEATURES not in scores:
             raise ValueError("SBI: the study's runs return no features (scores 'n_features', 'x_000', ...): "
                              "build the study with SBI.study(evaluate, space, path, ...), or wrap its "
                              "evaluator with SBI.wrap_evaluator")
+        if scores[N_FEATURES] > MAX_FEATURES:
+            raise ValueError(f"SBI: the features have {scores[N_FEATURES]} values; each is a column of the runs "
+                             f"table, and HDF5 holds at most about {MAX_FEATURES} (a compound type must fit in "
+                             f"64 KB). Summarise further, e.g. features.fc_fcd(k=...) instead of fc_upper on "
+                             f"many regions")
 
     def start(self, space: ParameterSpace, seed: int) -> None:
         self._reset()
