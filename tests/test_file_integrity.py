@@ -385,3 +385,8 @@ def test_an_interrupted_sort_of_the_runs_table_is_finished_on_resume(tmp_path):
         assert "table_tail" not in h5.root.sort.results.table
     for col in ("x", "v", "seed"):
         assert res.df[col].tolist() == ref.df[col].tolist()
+
+
+def test_a_study_in_a_missing_folder_is_refused_with_a_message(tmp_path):
+    with pytest.raises(StudyFileError, match="the folder .*nodir does not exist"):
+        _grid_study(tmp_path / "nodir" / "s.h5").run(progress=False)

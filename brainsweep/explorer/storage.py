@@ -163,6 +163,12 @@ def _take_lock(path: str) -> WriterLock:
         return WriterLock(path)
     except LockedError as err:
         raise StudyFileError(str(err)) from None
+    except FileNotFoundError:
+        raise StudyFileError(f"{path}: the folder {os.path.dirname(os.path.abspath(path))} does not exist; "
+                             f"create it first") from None
+    except PermissionError:
+        raise StudyFileError(f"{path}: no permission to write in "
+                             f"{os.path.dirname(os.path.realpath(path))}") from None
 
 
 class StudyFile:
