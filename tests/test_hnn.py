@@ -23,6 +23,7 @@ pytest.importorskip("neuron", reason="NEURON not installed (pip install brainswe
 
 from brainsweep.explorer import GridSearch, ParameterSpace, Study, load  # noqa: E402
 from brainsweep.explorer import _plain  # noqa: E402
+from brainsweep.explorer.reproduce import reproduce  # noqa: E402
 from brainsweep.explorer.storage import StudyFileError  # noqa: E402
 from brainsweep.models.hnn import HNNEvaluator, drive_event_seed  # noqa: E402
 
@@ -259,6 +260,9 @@ def test_mpiexec_gives_the_serial_results(case, tmp_path):
     for i in range(3):
         np.testing.assert_array_equal(mpi.run(i)["dipole"], serial.run(i)["dipole"])
         assert mpi.df.loc[i, "dipole_rmse"] == serial.df.loc[i, "dipole_rmse"]
+    # a file other processes made: its evaluator is rebuilt from the plain reference, without trust
+    rep = reproduce(tmp_path / "mpi.h5", 1)
+    assert rep["match"] and "dipole" in rep["compared"], rep["differences"]
 
 
 # -- identity and reference -------------------------------------------------------------------------------

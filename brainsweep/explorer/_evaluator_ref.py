@@ -12,7 +12,10 @@ What re-running a study needs (``reproduce``) is therefore recorded as plain dat
   "run_kwargs": {...}, "keep": [...], "objective": <objective spec>, "timeout": s,
   "complete": bool}``; ``complete`` is False when the objective is (or holds) a user's own
   callable, which is then only named: plots can read the other parts' targets, but
-  rebuilding needs the pickle.
+  rebuilding needs the pickle;
+- ``{"kind": "hnn", ...}``: hnn-core's network through
+  :class:`brainsweep.models.hnn.HNNEvaluator` (``set_params`` by ``module:qualname`` and code
+  hash; see its ``reference``).
 
 :func:`rebuild` turns such a document back into an evaluator. It only ever names code
 already installed here, and refuses what a crafted file could abuse: a function from
@@ -179,12 +182,21 @@ def _in_standard_library(module: str) -> bool:
 # -- rebuilding -----------------------------------------------------------------------------
 def rebuild(doc: dict):
     """The evaluator a reference document describes (see the module docstring)."""
-    if not isinstance(doc, dict) or doc.get("kind") not in ("function", "model"):
+    if not isinstance(doc, dict) or doc.get("kind") not in ("function", "model", "hnn"):
         kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-        raise StudyFileError(f"evaluator reference: unknown kind {kind!r} (expected 'function' or 'model')")
+        raise StudyFileError(f"evaluator reference: unknown kind {kind!r} (expected 'function', 'model' or 'hnn')")
     timeout = doc.get("timeout")
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise StudyFileError(f"evaluator reference: timeout must be a positive number, got {timeout!r}")
+    if doc["kind"] == "hnn":
+        from ..models.hnn import HNNEvaluator
+        try:
+            return HNNEvaluator.from_reference(doc)
+        except StudyFileError:
+            raise
+        except Exception as err:  # noqa: BLE001 - ImportError where hnn-core/NEURON is missing
+            raise StudyFileError(f"the study's hnn evaluator cannot be rebuilt here "
+                                 f"({type(err).__name__}: {err})") from err
     if doc["kind"] == "function":
         from .runner import FunctionEvaluator
         fn = _checked_function(doc.get("target"))
