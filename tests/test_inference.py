@@ -229,3 +229,18 @@ def test_too_many_features_refused_before_the_file_exists(tmp_path):
     with pytest.raises(ValueError, match="1001 values.*at most about 1000"):
         sbi.study(gaussian, SPACE, str(path), seed=1).run(progress=False)
     assert not path.exists()
+
+
+def test_predictive_check(trained):
+    from brainsweep.inference import plot_predictive, predictive_check
+    import matplotlib
+    matplotlib.use("Agg")
+    sbi, _, _ = trained
+    samples = sbi.posterior().sample(200, X0, seed=5)
+    check = predictive_check(gaussian, SPACE, take_x, samples, X0, seed=1)
+    # simulated x = theta + noise: posterior N(x0, s^2) plus noise s^2 -> std sqrt(2) * 0.3 around x0
+    assert np.all(np.abs(check["z"]) < 0.5) and np.all((check["quantile"] > 0.2) & (check["quantile"] < 0.8))
+    assert 0.7 < check["x"][:, 0].std() / (math.sqrt(2) * SIGMA) < 1.4
+    far = predictive_check(gaussian, SPACE, take_x, samples, np.array([-2.5, -2.0]), seed=1)
+    assert np.all(far["quantile"] < 0.01)
+    assert len(plot_predictive(check).axes) == 1

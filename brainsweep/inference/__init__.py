@@ -12,8 +12,9 @@ when an estimator is trained or rebuilt.
 from . import features
 from ._posterior_io import Posterior
 from ._results import calibration, plot_calibration_of as plot_calibration, plot_posterior, posterior, training_data
+from .predictive import plot_predictive, predictive_check
 from .sbc import calibrate
 from .strategy import SBI
 
 __all__ = ["SBI", "features", "posterior", "Posterior", "calibration", "calibrate", "plot_calibration",
-           "plot_posterior", "training_data"]
+           "plot_posterior", "training_data", "predictive_check", "plot_predictive"]

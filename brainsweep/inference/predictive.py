@@ -1,0 +1,77 @@
+"""Posterior predictive check: re-simulate parameter draws and compare their features with x_obs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..explorer.runner import FunctionEvaluator, run_seed
+from ._evaluator import N_FEATURES, FeatureEvaluator, feature_key
+
+__all__ = ["predictive_check", "plot_predictive"]
+
+
+def predictive_check(evaluate, space, features, params, x_obs, seed: int = 0, run_kwargs: dict | None = None,
+                     keep=None) -> dict:
+    """Simulate ``params`` (``(n, d)`` parameter values in ``space.names`` order, e.g. posterior
+    samples) with ``evaluate`` (a brainsweep model, with ``run_kwargs``, or a plain function) and
+    compare their ``features`` with ``x_obs``.
+
+    Returns ``x`` (n, k; NaN rows for runs that failed or diverged), ``status`` (n), ``quantile``
+    (k: fraction of finite simulated values below x_obs; near 0 or 1 flags a feature the posterior
+    does not reproduce), ``z`` (k: (x_obs - mean) / std of the simulated values) and ``x_obs``."""
+    names = list(space.names)
+    values = np.atleast_2d(np.asarray(params, dtype=float))
+    if values.shape[1] != len(names):
+        raise ValueError(f"params: expected {len(names)} columns ({names}), got shape {values.shape}")
+    x_obs = np.asarray(x_obs, dtype=float).ravel()
+    base = _evaluator(evaluate, space, run_kwargs, keep)
+    ev = FeatureEvaluator(base, features)
+    ints = {d.name for d in space.dimensions if getattr(d, "is_integer", False)}
+    tasks = [(i, {n: (int(round(v)) if n in ints else float(v)) for n, v in zip(names, row)},
+              run_seed(seed, i)) for i, row in enumerate(values)]
+    records = ev.evaluate_chunk(tasks)
+    x = np.full((len(tasks), x_obs.size), np.nan)
+    for rec in records:
+        n = rec.scalars.get(N_FEATURES)
+        if rec.status == "ok" and n is not None:
+            if n != x_obs.size:
+                raise ValueError(f"x_obs has {x_obs.size} features but the simulations give {n}")
+            x[rec.idx] = [rec.scalars[feature_key(j, n)] for j in range(n)]
+    finite = np.all(np.isfinite(x), axis=1)
+    sims = x[finite]
+    if not len(sims):
+        raise ValueError(f"predictive_check: none of the {len(tasks)} simulations gave finite features "
+                         f"(statuses {sorted({r.status for r in records})})")
+    std = sims.std(axis=0)
+    return {"x": x, "status": np.array([r.status for r in records]), "x_obs": x_obs,
+            "quantile": (sims < x_obs).mean(axis=0),
+            "z": np.where(std > 0, (x_obs - sims.mean(axis=0)) / np.where(std > 0, std, 1.0), np.nan)}
+
+
+def _evaluator(evaluate, space, run_kwargs, keep):
+    if hasattr(evaluate, "run_batch") and hasattr(evaluate, "params"):
+        from ..explorer.model_eval import ModelEvaluation
+        return ModelEvaluation(evaluate, space, run_kwargs=run_kwargs, keep=keep)
+    if run_kwargs is not None or keep is not None:
+        raise ValueError("run_kwargs and keep are for a brainsweep model; a plain function takes neither")
+    return FunctionEvaluator(evaluate, fixed=space.fixed)
+
+
+def plot_predictive(check: dict, labels=None):
+    """Simulated features (median and 5-95 % band per feature) against ``x_obs``; returns the figure."""
+    import matplotlib.pyplot as plt
+    sims = check["x"][np.all(np.isfinite(check["x"]), axis=1)]
+    k = sims.shape[1]
+    idx = np.arange(k)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.25 * k + 2), 3.0))
+    lo, med, hi = np.percentile(sims, [5, 50, 95], axis=0)
+    ax.fill_between(idx, lo, hi, color="C0", alpha=0.3, step="mid", label="simulated 5-95 %")
+    ax.plot(idx, med, "C0", drawstyle="steps-mid", label="simulated median")
+    ax.plot(idx, check["x_obs"], "C3o", ms=3, label="observed")
+    ax.set_xticks(idx if labels is not None else idx[:: max(1, k // 10)])
+    if labels is not None:
+        ax.set_xticklabels(labels, rotation=90, fontsize=7)
+    ax.set_xlabel("feature")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
