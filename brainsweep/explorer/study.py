@@ -47,7 +47,13 @@ class Study:
     space : ParameterSpace
     strategy : Strategy, default GridSearch()
     path : str
-        The HDF5 file. If it holds the same study, running resumes it.
+        The HDF5 file. If it holds the same study, running resumes it (after checking the
+        file's consistency and repairing what an interrupted write left, with a warning).
+        A new file appears under ``path`` only once it is a complete study. One process
+        writes a study at a time: another is refused with the writer's host and pid.
+        Parameter names must not be the runs table's columns (``idx``, ``status``,
+        ``seed``, ``runtime``, ``finished``, ``worker``, ``message``) or strategy tags
+        (``batch``, ``generation``, ``iteration``).
     seed : int, optional
         Study seed; run ``i`` gets seed ``run_seed(seed, i)``. Drawn and stored if None.
     overwrite : bool
