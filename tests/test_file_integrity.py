@@ -63,7 +63,8 @@ def _to_format_1(path, state_blob):
         del bk._v_attrs.study_id
         h5.remove_node(bk, "states")
         vl = h5.create_vlarray(bk, "states", tables.UInt8Atom())
-        vl.append(np.frombuffer(state_blob, dtype=np.uint8))
+        if state_blob is not None:
+            vl.append(np.frombuffer(state_blob, dtype=np.uint8))
         runs = h5.get_node(f"/{traj}/results/runs")
         for bucket in list(runs._f_iter_nodes("Group")):
             for grp in list(bucket._f_iter_nodes("Group")):
@@ -203,6 +204,23 @@ def test_a_half_made_file_of_an_older_version_is_restarted_with_a_message(tmp_pa
         res = _grid_study(path).run(progress=False)
     assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
     assert res.df["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_format_1_file_killed_before_creations_last_flush_is_restarted_unshifted(tmp_path):
+    """Format 1 wrote its bookkeeping after pypet's skeleton; a kill before the last flush
+    left pypet's placeholder value in the explored range, and the resumed study registered
+    its runs after it: every run carried the previous run's parameters."""
+    path = tmp_path / "shift.h5"
+    study = _grid_study(path)
+    StudyFile.create(str(path), study.space, study.fingerprint(), 3, {"p": "1"}).close()
+    _to_format_1(path, None)
+    with tables.open_file(path, "a") as h5:
+        h5.root.shift.parameters.x.explored_data.append([(1.0,)])  # the placeholder run
+    with pytest.warns(UserWarning, match="creation was interrupted"):
+        res = _grid_study(path).run(progress=False)
+    assert res.df["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
+    assert res.format_version == 2
 
 
 def test_overwrite_replaces_only_a_study_file(tmp_path):
