@@ -15,6 +15,7 @@ from .jansen_rit import JansenRitModel
 from .kuramoto import KuramotoModel
 from .params import Param, ParameterSet, State
 from .stimulus import OUStimulus, PulseTrain, Sinusoid, StepStimulus
+from .symbolic import YamlModelError, catalog, from_yaml
 from .thalamic import ThalamicMassModel
 from .wilson_cowan import WilsonCowanModel
 from .wong_wang import WongWangModel
@@ -25,3 +26,4 @@ __all__ = [
     "WilsonCowanModel", "WongWangModel", "ThalamicMassModel", "JansenRitModel", "ALNModel",
     "StepStimulus", "PulseTrain", "Sinusoid", "OUStimulus",
 ]
+__all__ += ["from_yaml", "catalog", "YamlModelError"]

@@ -1,0 +1,50 @@
+"""Models as data: TVB-O (The Virtual Brain Ontology) YAML files compiled onto the engine.
+
+```python
+from brainsweep.models import from_yaml, catalog
+jr = from_yaml("JansenRit", coupling="SigmoidalJansenRit", Cmat=C, Dmat=D)
+print(jr.report())
+```
+
+A model file's parameters (value, domain, unit, description), functions, derived parameters and
+variables (incl. Piecewise ones), state equations, initial values, clamped domains and coupling
+inputs are parsed with sympy, checked (unknown symbols, circular definitions, values outside
+their domain: errors naming the file, the line and the symbol), and turned into numba source in
+the engine's model form; the engine inlines it into its kernel like a hand-written model.
+sympy is imported on the first ``from_yaml`` call, not with ``brainsweep.models``.
+"""
+
+from ._source import Refused, YamlModelError, catalog, catalog_couplings, tvbo_database
+
+__all__ = ["from_yaml", "model_class", "catalog", "catalog_couplings", "YamlModel", "YamlModelError", "Refused",
+           "tvbo_database"]
+
+
+def from_yaml(path_or_name, coupling=None, Cmat=None, Dmat=None, *, delays=None, database=None, **params):
+    """A model from a TVB-O YAML file or a tvbo database name (see :func:`catalog`).
+
+    coupling: a coupling-function file or tvbo name (Linear, Difference, Sigmoidal,
+    SigmoidalJansenRit, HyperbolicTangent, KuramotoCoupling, PreSigmoidal, Scaling; default
+    Linear, TVB's default); its parameters are called ``coupling_<name>``. Cmat, Dmat (mm),
+    delays (ms) as for every model; ``params`` set parameter values (checked against their
+    domains). database: the tvbo package or database folder (default ``$BRAINSWEEP_TVBO_PATH``,
+    else the installed ``tvbo``). Errors: :class:`YamlModelError` naming file, line and symbol.
+    """
+    from ._model import from_yaml as build
+
+    return build(path_or_name, coupling, Cmat, Dmat, delays=delays, database=database, **params)
+
+
+def model_class(model, coupling=None, *, database=None):
+    """The generated Model class of a model file/name and coupling file/name (cached per process)."""
+    from ._model import model_class as build
+
+    return build(model, coupling, database=database)
+
+
+def __getattr__(name):
+    if name == "YamlModel":
+        from ._model import YamlModel
+
+        return YamlModel
+    raise AttributeError(name)
