@@ -139,3 +139,21 @@ def test_axes_carry_units():
         "peak_frequency (Hz), mean over K_gl"
     with pytest.raises(ValueError, match="needs an optimisation study"):
         plot_fitness(df, "peak_frequency")
+
+
+def _peak_x(out):
+    return {"x_max": float(out["x"].max())}
+
+
+def test_plots_of_a_model_study_label_parameters_with_their_units(tmp_path, monkeypatch, saved_figures):
+    from brainsweep.models import HopfModel
+    monkeypatch.chdir(tmp_path)
+    space = ParameterSpace({"a": [-0.1, 0.1], "w": [0.2, 0.4]})
+    Study(HopfModel(), space, GridSearch(), path="m.h5", objective=_peak_x,
+          run_kwargs=dict(duration=20.0)).run(progress=False)
+    res = load("m.h5")
+    ax = res.plot_grid("w", "a", "x_max").axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("w (rad/ms)", "a (1/ms)")
+    assert res.plot_sweep("a", "x_max").axes[0].get_xlabel() == "a (1/ms)"
+    assert main(["plot", "m.h5", "--x", "a", "--y", "w", "--z", "x_max", "-o", "m.png"]) == 0
+    assert saved_figures[-1].axes[0].get_ylabel() == "w (rad/ms)"

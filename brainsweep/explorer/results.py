@@ -151,12 +151,12 @@ class Results:
     def plot_grid(self, x: str, y: str, z: str, fixed: dict | None = None, agg: str = "mean", ax=None):
         """Heatmap of score ``z`` over parameters ``x`` and ``y`` (see :func:`plots.grid_heatmap`)."""
         from .plots import grid_heatmap
-        return grid_heatmap(self.df, x, y, z, fixed=fixed, agg=agg, ax=ax, params=self.params)
+        return grid_heatmap(self.df, x, y, z, fixed=fixed, agg=agg, ax=ax, params=self.params, units=self._units())
 
     def plot_sweep(self, x: str, z: str, fixed: dict | None = None, ax=None):
         """A score over one parameter (line plot, others fixed or averaged)."""
         from .plots import sweep_line
-        return sweep_line(self.df, x, z, fixed=fixed, ax=ax, params=self.params)
+        return sweep_line(self.df, x, z, fixed=fixed, ax=ax, params=self.params, units=self._units())
 
     def plot_fitness(self, objective: str | None = None, ax=None):
         """Best, mean and spread of an objective per generation (evolution)."""
@@ -166,7 +166,7 @@ class Results:
 
     def plot_population(self, x: str, y: str, generation: int = -1):
         from .plots_optim import plot_population
-        return plot_population(self.df, x, y, generation=generation)
+        return plot_population(self.df, x, y, generation=generation, units=self._units())
 
     def plot_convergence(self, objective: str | None = None):
         """Best objective so far over evaluations (Bayesian optimisation, any strategy)."""
@@ -243,7 +243,9 @@ class Results:
         from .plots_models import plot_bifurcation
         lows, _ = _slice(self.df, [x], low, fixed, self.params, "mean")
         highs, _ = _slice(self.df, [x], high, fixed, self.params, "mean")
-        return plot_bifurcation(lows.index.to_numpy(), lows.to_numpy(float), highs.to_numpy(float), xlabel=x)
+        from .plots import axis_label
+        return plot_bifurcation(lows.index.to_numpy(), lows.to_numpy(float), highs.to_numpy(float),
+                                xlabel=axis_label(x, self._units()))
 
     def plot_dipole(self, idx: int | None = None, initial_idx: int | None = None, key: str = "dipole"):
         """Target dipole vs the best run (or ``idx``) vs an initial run (default: run 0).
@@ -280,6 +282,11 @@ class Results:
         if not objectives:
             raise ValueError("pareto_front: this study has no objectives (a grid search?)")
         return pareto_front(self.df, objectives, weights)
+
+    def _units(self) -> dict:
+        """Units of the explored model parameters (for axis labels); {} for a function study."""
+        from .plots import parameter_units
+        return parameter_units(self.fingerprint.get("evaluate"))
 
     def _objective(self, objective):
         """(objective, weight > 0 if higher is better): see :func:`plots_optim.score_weight`."""
