@@ -72,7 +72,7 @@ def plot_calibration(result: dict):
         ax.axhspan(lo, hi, color="0.85", label="99 % uniform")
         ax.hist(ranks[:, j], bins=bins, range=(0, result["num_samples"]), color="C0", edgecolor="w")
         ax.set_title(f"{names[j]}  (KS p = {result['ks_pvals'][j]:.2f})", fontsize=9)
-        ax.set_xlabel("rank of the truth among posterior samples")
+        ax.set_xlabel("rank of the truth")
     axes[0].set_ylabel("held-out simulations")
     ax = axes[d]
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
