@@ -244,3 +244,53 @@ def test_predictive_check(trained):
     far = predictive_check(gaussian, SPACE, take_x, samples, np.array([-2.5, -2.0]), seed=1)
     assert np.all(far["quantile"] < 0.01)
     assert len(plot_predictive(check).axes) == 1
+
+
+STOP = {"mu": None}
+
+
+def interruptible(p, seed):
+    """``gaussian``, but a KeyboardInterrupt (a killed study) at the run whose mu is STOP["mu"]."""
+    if STOP["mu"] is not None and p["mu"] == STOP["mu"]:
+        raise KeyboardInterrupt
+    return gaussian(p, seed)
+
+
+TINY = {"model": "zuko_maf", "hidden_features": 8, "num_transforms": 1}
+
+
+def _tiny_sbi():
+    return SBI(simulations=40, batch=20, features=take_x, density_estimator=TINY, training={"max_num_epochs": 3})
+
+
+def test_interrupted_study_resumes_to_the_same_estimator(tmp_path, monkeypatch):
+    whole = _tiny_sbi()
+    whole.study(interruptible, SPACE, str(tmp_path / "whole.h5"), seed=8).run(progress=False)
+    expected = whole.posterior().sample(50, X0, seed=1)
+
+    # killed in the middle of the second batch
+    path = str(tmp_path / "killed.h5")
+    probe = _tiny_sbi()
+    probe.start(SPACE, 8)
+    probe.ask()
+    STOP["mu"] = probe.ask().points[5]["mu"]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _tiny_sbi().study(interruptible, SPACE, path, seed=8).run(progress=False)
+    finally:
+        STOP["mu"] = None
+    assert 20 <= len(load(path).df) < 40
+    # killed during the training: the simulations are kept, the training is redone
+    import brainsweep.inference.strategy as strategy_module
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(strategy_module, "train_npe", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_sbi().study(interruptible, SPACE, path).run(progress=False)
+    assert len(load(path).df) == 40 and load(path).strategy_state["estimator"] is None
+    monkeypatch.undo()
+    resumed = _tiny_sbi()
+    resumed.study(interruptible, SPACE, path).run(progress=False)
+    assert np.array_equal(resumed.posterior().sample(50, X0, seed=1), expected)
+    assert np.array_equal(posterior(path).sample(50, X0, seed=1), expected)
