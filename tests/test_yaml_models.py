@@ -53,7 +53,7 @@ REFUSED = {
     "ReducedSetHindmarshRose": "multi-mode model",
     "StefanescuJirsa2D": "multi-mode model",
     "StefanescuJirsa3D": "multi-mode model",
-    "ReducedWongWangTvboptim": "coupling input 'delayed'",
+    "ReducedWongWangTvboptim": "coupling inputs 'instant'/'delayed' (tvboptim's split",
     "ZerlautAdaptationFirstOrder": "'S_i': derived variable name declared twice",
 }
 # these diverge with Heun at dt = 0.1 ms from the file's initial values and run at dt = 0.01 ms
@@ -396,3 +396,18 @@ def test_agreement_with_tvb_library(tvbo_db, name):
         scale = np.max(np.abs(ref[k]))
         assert out[s][:, stride - 1 :: stride].shape == ref[k].shape
         assert np.max(np.abs(out[s][:, stride - 1 :: stride] - ref[k])) <= 1e-7 * scale, s
+
+
+def test_inputs_choose_the_state_variables_with_an_input_channel(tmp_path, tvbo_db):
+    p = tmp_path / "In.yaml"
+    p.write_text("name: In\nparameters:\n  k: {value: 0.5}\nstate_variables:\n  x:\n    equation: {rhs: -k*x}\n"
+                 "  y:\n    equation: {rhs: -k*y}\n")
+    m = from_yaml(p, inputs=("y",))
+    assert m.input_channels == ("y",) and from_yaml(p).input_channels == ("x", "y")
+    out = m.run(1.0, dt=0.1, integrator="euler", initial_state={"x": 1.0, "y": 1.0}, stimulus={"y": np.full(10, 2.0)})
+    y = 1.0
+    for _ in range(10):
+        y = y + 0.1 * (-0.5 * y + 2.0)
+    assert out["x"][0, -1] == pytest.approx(0.95**10, rel=1e-13) and out["y"][0, -1] == pytest.approx(y, rel=1e-13)
+    with pytest.raises(ValueError, match="did you mean 'y'"):
+        from_yaml(p, inputs=("yy",))

@@ -20,26 +20,29 @@ __all__ = ["from_yaml", "model_class", "catalog", "catalog_couplings", "YamlMode
            "tvbo_database"]
 
 
-def from_yaml(path_or_name, coupling=None, Cmat=None, Dmat=None, *, delays=None, database=None, **params):
+def from_yaml(path_or_name, coupling=None, Cmat=None, Dmat=None, *, delays=None, inputs=None, database=None,
+              **params):
     """A model from a TVB-O YAML file or a tvbo database name (see :func:`catalog`).
 
     coupling: a coupling-function file or tvbo name (Linear, Difference, Sigmoidal,
     SigmoidalJansenRit, HyperbolicTangent, KuramotoCoupling, PreSigmoidal, Scaling; default
     Linear, TVB's default); its parameters are called ``coupling_<name>``. Cmat, Dmat (mm),
     delays (ms) as for every model; ``params`` set parameter values (checked against their
-    domains). database: the tvbo package or database folder (default ``$BRAINSWEEP_TVBO_PATH``,
+    domains). inputs: the state variables that get an input channel (stimulus + OU + white noise
+    added to the derivative; default all, () for none: each channel costs a little time per
+    node-step). database: the tvbo package or database folder (default ``$BRAINSWEEP_TVBO_PATH``,
     else the installed ``tvbo``). Errors: :class:`YamlModelError` naming file, line and symbol.
     """
     from ._model import from_yaml as build
 
-    return build(path_or_name, coupling, Cmat, Dmat, delays=delays, database=database, **params)
+    return build(path_or_name, coupling, Cmat, Dmat, delays=delays, inputs=inputs, database=database, **params)
 
 
-def model_class(model, coupling=None, *, database=None):
+def model_class(model, coupling=None, *, inputs=None, database=None):
     """The generated Model class of a model file/name and coupling file/name (cached per process)."""
     from ._model import model_class as build
 
-    return build(model, coupling, database=database)
+    return build(model, coupling, inputs=inputs, database=database)
 
 
 def __getattr__(name):

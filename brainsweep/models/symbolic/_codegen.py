@@ -3,8 +3,8 @@
 Three module-level ``@njit(cache=True)`` functions, inlined into the engine's kernel like a
 hand-written model's: ``rhs(x, cpl, inp, p, const, dx)``, ``coupled(x, p, const, cv)`` (the
 quantities the network sums) and ``derived(x, p, const, out)`` (recorded derived variables).
-Each state variable has an input channel of its own (stimulus + OU + white noise, added to its
-derivative). A state whose domain is enforced by clamping is read clamped, and its derivative is
+Each state variable named in ``inputs`` (default: all) has an input channel of its own (stimulus
++ OU + white noise, added to its derivative). A state whose domain is enforced by clamping is read clamped, and its derivative is
 limited so that a step ends inside the domain (``const[0][0]`` is dt). A file whose rates are per
 second (units ``per_s``, ``mV_per_s``, ``Hz``) has its derivatives multiplied by 1e-3: the engine's
 time is in ms.
@@ -40,7 +40,7 @@ def _clamp(code: str, lo, hi) -> str:
     return code
 
 
-def generate(model, cmap, param_names: list, header: str) -> tuple[str, list, list]:
+def generate(model, cmap, param_names: list, header: str, inputs: tuple) -> tuple[str, list]:
     """(module source, names of the recorded derived variables)."""
     pidx = {n: k for k, n in enumerate(param_names)}
     sidx = {s.name: k for k, s in enumerate(model.states)}
@@ -101,7 +101,9 @@ def generate(model, cmap, param_names: list, header: str) -> tuple[str, list, li
     rhs += derived_lines(need)
     scale = "0.001 * " if model.time_unit == "s" else ""  # d/dt per second -> per ms
     for k, s in enumerate(model.states):
-        f = f"{scale}({code(s.expr)}) + inp[{k}]" if scale else f"{code(s.expr)} + inp[{k}]"
+        f = f"{scale}({code(s.expr)})" if scale else code(s.expr)
+        if s.name in inputs:
+            f += f" + inp[{inputs.index(s.name)}]"
         if s.clamp:
             raw = f"x[{k}]"
             rhs.append(f"    dx[{k}] = ({_clamp(f'{raw} + dt_ * ({f})', s.lo, s.hi)} - {raw}) / dt_")

@@ -107,6 +107,10 @@ def map_coupling(c: CouplingDef, model) -> CouplingMap:
     else:
         cvars = [s.name for s in model.states if s.coupling_variable]
     network_inputs = [n for n, local, _ in model.coupling_inputs if not local]
+    split = [(n, ln) for n, local, ln in model.coupling_inputs if n in ("instant", "delayed")]
+    if split:
+        raise Refused(model.path, split[0][1], split[0][0], "coupling inputs 'instant'/'delayed' (tvboptim's split of "
+                      "instantaneous and delayed coupling) are not supported")
     used = set().union(*(v.expr.free_symbols for v in model.states + model.derived)) if model.states else set()
     used_inputs = [n for n in network_inputs if model.symbols[n] in used]
     if not used_inputs:
