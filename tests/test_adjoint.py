@@ -109,3 +109,75 @@ def test_refusals():
         gradient(WilsonCowanModel(), obj, ["K_gl"], DURATION, **RUN)
     with pytest.raises(ValueError, match="seed="):
         gradient(_hopf(), obj, ["K_gl"], DURATION, dt=0.1)
+
+
+# -- objectives with a signal gradient ---------------------------------------------------------------
+
+from brainsweep.evaluation.differentiable import spectral_correlation_loss, welch_with_vjp  # noqa: E402
+from brainsweep.evaluation.spectra import spectral_loss, welch_psd  # noqa: E402
+
+
+@pytest.mark.parametrize("nperseg", [64, 63])
+def test_welch_matches_scipy_and_its_vjp_matches_differences(nperseg):
+    import scipy.signal
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 300))
+    f, S, vjp = welch_with_vjp(x, 1000.0, nperseg)
+    f_ref, S_ref = scipy.signal.welch(x, fs=1000.0, nperseg=nperseg)
+    np.testing.assert_array_equal(f, f_ref)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-12, atol=0)
+    G = rng.standard_normal(S.shape)
+    gx = vjp(G)
+    h = 1e-3  # S is quadratic in x: central differences are exact up to rounding
+    for idx in [(0, 0), (0, 5), (1, 150), (2, 287)]:
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        fd = ((welch_with_vjp(xp, 1000.0, nperseg)[1] - welch_with_vjp(xm, 1000.0, nperseg)[1]) * G).sum() / (2 * h)
+        assert abs(gx[idx] - fd) <= 1e-7 * abs(fd), (idx, gx[idx], fd)
+    assert np.all(gx[:, 288:] == 0.0)  # samples after the last whole segment are not used
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_spectral_correlation_loss_value_and_signal_gradient(log):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 300))
+    target = welch_psd(rng.standard_normal(300), 1000.0, nperseg=64)[1]
+    loss_fn = spectral_correlation_loss(target, 1000.0, 64, "v", log=log)
+    loss, grad = loss_fn({"v": x})
+    S = welch_psd(x, 1000.0, nperseg=64)[1]
+    ref = spectral_loss(S, target) if log else 1.0 - np.corrcoef(S.mean(axis=0), target)[0, 1]
+    assert loss == pytest.approx(ref, rel=1e-12)
+    for idx in [(0, 5), (1, 100), (2, 200)]:
+        h = 1e-5
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        fd = (loss_fn({"v": xp})[0] - loss_fn({"v": xm})[0]) / (2 * h)
+        assert abs(grad["v"][idx] - fd) < 1e-6 * abs(fd), (idx, grad["v"][idx], fd)
+    with pytest.raises(ValueError, match="target_psd has 5 values"):
+        spectral_correlation_loss(np.ones(5), 1000.0, 64, "v")
+
+
+def test_jansen_rit_spectral_loss_gradient_equals_central_differences():
+    """The notebook's loss (1 - correlation of the mean Welch spectrum with a target) through a
+    delayed Jansen-Rit network, Heun, gradient w.r.t. global a and b."""
+    m = _jr()
+    run = dict(dt=0.1, sampling_dt=1.0, seed=4, integrator="heun")
+    dur = 400.0
+    hidden = m.copy()
+    hidden.params.update(a=0.05, b=0.045)
+    target = welch_psd(hidden.run(duration=dur, **run)["v_pyr"], 1000.0, nperseg=128)[1].mean(axis=0)
+    obj = spectral_correlation_loss(target, 1000.0, 128, "v_pyr")
+    loss, grads = gradient(m, obj, ["a", "b"], dur, **run)
+    assert 0.0 < loss < 2.0
+    for p in ("a", "b"):
+        base = float(m.params[p])
+        h = 1e-5 * base
+        vals = []
+        for sign in (1.0, -1.0):
+            m.params.update({p: base + sign * h})
+            vals.append(obj(m.run(duration=dur, **run))[0])
+        m.params.update({p: base})
+        fd = (vals[0] - vals[1]) / (2 * h)
+        assert abs(grads[p] - fd) < 1e-6 * abs(fd), (p, grads[p], fd)

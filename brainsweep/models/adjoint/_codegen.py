@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 import sys
-from pathlib import Path
 from string import Template
 
 import sympy as sp
@@ -105,14 +105,20 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
 
 def load_kernels(model_cls, spec: SymbolicSpec, param_names, output_names):
     """The imported kernel module for ``model_cls`` (generated and cached on first use)."""
+    import numba
+
+    from ..engine import kernel_dir
+
     src = generate_source(model_cls, spec, list(param_names), list(output_names))
-    digest = hashlib.sha256(src.encode()).hexdigest()[:16]
+    # the model's own functions are inlined from their modules: their sources are part of the key,
+    # so numba's cache (keyed on this file) never serves code compiled from an older rhs
+    parts = [src, sys.version, numba.__version__]
+    parts += [inspect.getsource(sys.modules[f.__module__]) for f in (model_cls.rhs, model_cls.coupled_fn) if f]
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     if digest in _LOADED:
         return _LOADED[digest]
-    root = Path(os.environ.get("BRAINSWEEP_KERNEL_DIR", Path.home() / ".cache" / "brainsweep" / "kernels"))
-    root.mkdir(parents=True, exist_ok=True)
     name = f"_bs_adjoint_{model_cls.name}_{digest}"
-    path = root / f"{name}.py"
+    path = kernel_dir() / f"{name}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(src)
