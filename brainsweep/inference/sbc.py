@@ -23,11 +23,14 @@ def calibrate(posterior, theta: np.ndarray, x: np.ndarray, num_samples: int = 50
     prior coordinates) and their features ``x`` (n, k). Returns plain data: ``ranks`` (n, d),
     ``ks_pvals`` (d), ``coverage_ranks`` (n), ``levels``, ``coverage`` (fraction of held-out
     truths inside each level's highest-density region), ``num_samples``, ``names``."""
+    import time
+
     import torch
     from sbi.diagnostics import run_sbc
     from sbi.diagnostics.sbc import check_uniformity_frequentist
     from ._posterior_io import torch_threads
 
+    t0 = time.perf_counter()
     theta = np.asarray(theta, dtype=float)
     x = np.asarray(x, dtype=float)
     if len(theta) != len(x) or len(theta) < 2:
@@ -53,7 +56,7 @@ def calibrate(posterior, theta: np.ndarray, x: np.ndarray, num_samples: int = 50
     coverage = np.array([np.mean(cov_ranks / num_samples >= 1.0 - a) for a in LEVELS])
     return {"ranks": marginal.numpy().astype(np.int64), "ks_pvals": ks, "coverage_ranks": cov_ranks.astype(np.int64),
             "levels": LEVELS.copy(), "coverage": coverage, "num_samples": int(num_samples),
-            "n": int(len(theta)), "names": list(posterior.names)}
+            "n": int(len(theta)), "names": list(posterior.names), "seconds": time.perf_counter() - t0}
 
 
 def plot_calibration(result: dict):
