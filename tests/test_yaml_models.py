@@ -411,3 +411,25 @@ def test_inputs_choose_the_state_variables_with_an_input_channel(tmp_path, tvbo_
     assert out["x"][0, -1] == pytest.approx(0.95**10, rel=1e-13) and out["y"][0, -1] == pytest.approx(y, rel=1e-13)
     with pytest.raises(ValueError, match="did you mean 'y'"):
         from_yaml(p, inputs=("yy",))
+
+
+def test_batches_bold_and_noise_go_through_the_engine(tmp_path, tvbo_db):
+    """run_batch gives each run's single-run result (with OU + white noise on every state and
+    BOLD of the first state variable); the noise really enters."""
+    path = tmp_path / "TwoVar.yaml"
+    path.write_text(_TEST_MODEL)
+    C, D = _network(5, seed=3)
+    m = from_yaml(path, coupling="Linear", Cmat=C, Dmat=D, sigma_white=0.01, sigma_ou=0.02)
+    sets = [{"tau": 8.0}, {"tau": 15.0}]
+    kw = dict(bold=True, tr=500.0, sampling_dt=1.0)
+    outs = m.run_batch(sets, seeds=[4, 5], duration=3000.0, **kw)
+    for pd, seed, out in zip(sets, (4, 5), outs):
+        single = m.copy()
+        single.params.update(pd)
+        ref = single.run(3000.0, seed=seed, **kw)
+        np.testing.assert_array_equal(out["u"], ref["u"])
+        np.testing.assert_array_equal(out["BOLD"], ref["BOLD"])
+        assert out["BOLD"].shape == (5, 6) and np.isfinite(out["BOLD"]).all() and np.ptp(out["BOLD"]) > 0
+    quiet = m.copy()
+    quiet.params.update(sigma_white=0.0, sigma_ou=0.0, tau=8.0)
+    assert np.max(np.abs(quiet.run(3000.0, seed=4, **kw)["u"] - outs[0]["u"])) > 1e-3

@@ -5,7 +5,10 @@ hand-written model's: ``rhs(x, cpl, inp, p, const, dx)``, ``coupled(x, p, const,
 quantities the network sums) and ``derived(x, p, const, out)`` (recorded derived variables).
 Each state variable named in ``inputs`` (default: all) has an input channel of its own (stimulus
 + OU + white noise, added to its derivative). A state whose domain is enforced by clamping is read clamped, and its derivative is
-limited so that a step ends inside the domain (``const[0][0]`` is dt). A file whose rates are per
+limited so that a step ends inside the domain (``const[0][0]`` is dt). With Euler this is TVB's
+clamp after each step; with Heun both stages are limited and the new state is the mean of two
+points inside the domain (TVB clamps the predictor and the final sum instead): the two differ
+only for steps that reach the boundary. (An engine hook for state bounds would make Heun exact.) A file whose rates are per
 second (units ``per_s``, ``mV_per_s``, ``Hz``) has its derivatives multiplied by 1e-3: the engine's
 time is in ms.
 """
