@@ -26,3 +26,8 @@ try:
     __all__.append("BayesOpt")
 except ImportError:  # pragma: no cover
     pass
+try:  # CMA-ES on the cma package
+    from .cmaes import CMAES  # noqa: F401
+    __all__.append("CMAES")
+except ImportError:  # pragma: no cover
+    pass

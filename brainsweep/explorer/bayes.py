@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .evolution import (_adopt_objectives, _check_optimisable, _np_random_from_plain,
-                        _np_random_to_plain, _score)
+from .evolution import (_adopt_objectives, _check_optimisable, _check_told, _failure_value,
+                        _np_random_from_plain, _np_random_to_plain, _score)
 from .space import ParameterSpace
 from .strategy import Batch, Outcome, Strategy
 
@@ -126,9 +126,15 @@ class BayesOpt(Strategy):
     acq_optimizer_kwargs, acq_func_kwargs : dict, optional
         Passed to ``skopt.Optimizer`` (e.g. ``{"n_points": 2000}``, ``{"xi": 0.01}``).
 
-    Failed, diverged or timed-out runs and NaN/inf scores are told to the
-    optimizer as the worst value observed so far (re-set to the current worst
-    at every batch; a placeholder 0 while no finite value exists yet).
+    Failed, diverged or timed-out runs and NaN/inf scores are imputed from the
+    ok runs: they are told as the worst ok value plus the range of the ok values
+    (plus ``max(|worst|, 1)`` while the ok values are all equal), re-set at every
+    batch as ok runs arrive. The surrogate so learns that failures are clearly
+    worse than any ok run, at the scale of the ok runs' differences. Telling them
+    the worst ok value itself (as before) made a surrogate with a single ok run
+    flat, and its acquisition sent every proposal to the corners of the space.
+    While no run at all is ok after the initial design, further points are drawn
+    at random (from the optimizer's own generator, so resuming stays exact).
     """
 
     name = "bayes"
@@ -211,19 +217,19 @@ class BayesOpt(Strategy):
                 return None
             k = min(self.batch, remaining)
             with _quiet_single_thread():
-                xs = self._opt.ask(n_points=k, strategy=self.liar) if k > 1 else [self._opt.ask()]
+                if len(self._scores) >= self.n_initial and all(v is None for v in self._scores):
+                    # only failures so far: a surrogate of one imputed value is flat and its
+                    # acquisition maximal in the corners; keep drawing at random instead
+                    xs = self._opt.space.rvs(n_samples=k, random_state=self._opt.rng)
+                elif k > 1:
+                    xs = self._opt.ask(n_points=k, strategy=self.liar)
+                else:
+                    xs = [self._opt.ask()]
             self._pending = [list(x) for x in xs]
         return Batch([self._point(x) for x in self._pending], {"iteration": self._iteration})
 
     def tell(self, batch: Batch, outcomes: list[Outcome]) -> None:
-        if self._pending is None:
-            raise RuntimeError("BayesOpt.tell: no batch was asked")
-        if len(outcomes) != len(self._pending):
-            raise ValueError(f"BayesOpt.tell: {len(outcomes)} outcomes for a batch of {len(self._pending)}")
-        for out in outcomes:
-            if out.status == "ok":
-                self.check_scores(out.scores)
-                break
+        _check_told(self, self._pending, outcomes)
         sign = 1.0 if self.minimize else -1.0
         new = []
         for out in outcomes:
@@ -231,14 +237,13 @@ class BayesOpt(Strategy):
             new.append(None if v is None else sign * v)
         n_old = len(self._scores)
         self._scores.extend(new)
-        finite = [v for v in self._scores if v is not None]
-        worst = max(finite) if finite else 0.0
+        failed = _failure_value([v for v in self._scores if v is not None])
         yi = self._opt.yi
-        for i in range(n_old):  # earlier failures follow the current worst value
+        for i in range(n_old):  # earlier failures follow the ok runs seen so far
             if self._scores[i] is None:
-                yi[i] = worst
+                yi[i] = failed
         with _quiet_single_thread():
-            self._opt.tell(self._pending, [worst if v is None else v for v in new])
+            self._opt.tell(self._pending, [failed if v is None else v for v in new])
         self._pending = None
         self._iteration += 1
 

@@ -133,6 +133,36 @@ def _adopt_objectives(current: tuple, scores: dict, who: str) -> tuple:
     return (next(iter(scores)),)
 
 
+def _check_told(strategy: Strategy, pending, outcomes: list[Outcome]) -> None:
+    """The checks every ``tell`` starts with: a batch was asked, one outcome per point, and
+    the first ok outcome's scores hold the objectives (adopting the only score if unnamed)."""
+    who = type(strategy).__name__
+    if pending is None:
+        raise RuntimeError(f"{who}.tell: no batch was asked")
+    if len(outcomes) != len(pending):
+        raise ValueError(f"{who}.tell: {len(outcomes)} outcomes for a batch of {len(pending)}")
+    for out in outcomes:
+        if out.status == "ok":
+            strategy.check_scores(out.scores)
+            break
+
+
+def _failure_value(ok: list[float]) -> float:
+    """The value told for a failed run, from the ok runs' values ``ok`` (minimised).
+
+    The worst ok value plus one spread of the ok values (their range; ``max(|worst|, 1)``
+    while they are all equal): failures look clearly worse than any ok run, so the
+    surrogate steers away from the region where they happen, but by a margin of the
+    scale of the ok values, so a few failures do not flatten the ok runs' differences in
+    a normalised surrogate. 0.0 while there is no ok run.
+    """
+    if not ok:
+        return 0.0
+    worst, best = max(ok), min(ok)
+    spread = worst - best
+    return worst + (spread if spread > 0 else max(abs(worst), 1.0))
+
+
 # -- random generator states as plain data (shared with BayesOpt and CMAES) ---------------------
 
 def _np_random_to_plain(state) -> dict:
@@ -333,14 +363,7 @@ class Evolution(Strategy):
         return Batch([self._decode(ind) for ind in self._pending], {"generation": self._generation})
 
     def tell(self, batch: Batch, outcomes: list[Outcome]) -> None:
-        if self._pending is None:
-            raise RuntimeError("Evolution.tell: no batch was asked")
-        if len(outcomes) != len(self._pending):
-            raise ValueError(f"Evolution.tell: {len(outcomes)} outcomes for a batch of {len(self._pending)}")
-        for out in outcomes:
-            if out.status == "ok":
-                self.check_scores(out.scores)
-                break
+        _check_told(self, self._pending, outcomes)
         for ind, out in zip(self._pending, outcomes):
             values = [_score(out, name) for name in self.objectives] if self.objectives else [None]
             if any(v is None for v in values):
