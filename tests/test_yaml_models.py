@@ -291,6 +291,10 @@ def test_coupling_naming_a_state_that_does_not_exist(tmp_path, tvbo_db, no_compi
         from_yaml(_write(tmp_path), coupling=cpl)
     e = err.value
     assert (e.path, e.line, e.symbol) == (str(cpl.resolve()), 5, "S") and "names state 'S'" in str(e)
+    cpl.write_text(cpl.read_text().replace("- S", "- x"))  # an existing state, but instantaneous: no Dmat
+    with pytest.raises(YamlModelError) as err:
+        from_yaml(_write(tmp_path), coupling=cpl, Cmat=np.ones((2, 2)), Dmat=np.ones((2, 2)))
+    assert (err.value.line, err.value.symbol) == (8, "delayed") and "pass no Dmat" in str(err.value)
     cpl.write_text("name: Pick\npre_expression: {rhs: 'x_j[1]'}\npost_expression: {rhs: gx}\n")
     with pytest.raises(YamlModelError) as err:
         from_yaml(_write(tmp_path), coupling=cpl)

@@ -45,6 +45,7 @@ class CouplingDef:
     delayed: bool
     local_states: list | None
     local_states_lines: list
+    delayed_line: int | None = None
     description: str = ""
 
 
@@ -91,7 +92,7 @@ def parse_coupling(path) -> CouplingDef:
                        line_of(lines, "pre_expression", "rhs"), line_of(lines, "post_expression", "rhs"),
                        bool(data.get("delayed", True)), list(local_states) if local_states is not None else None,
                        [line_of(lines, "local_states", i) for i in range(len(local_states or []))],
-                       _text(data.get("description")))
+                       line_of(lines, "delayed"), _text(data.get("description")))
 
 
 def map_coupling(c: CouplingDef, model) -> CouplingMap:

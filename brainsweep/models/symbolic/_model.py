@@ -205,7 +205,7 @@ def from_yaml(path_or_name, coupling=None, Cmat=None, Dmat=None, *, delays=None,
         if not isinstance(value, str):
             check_value(path, p, value, None if p.name in params else p.value_line)
     if not c.delayed and (Dmat is not None or delays is not None):
-        raise YamlModelError(c.path, None, "delayed", f"coupling {c.name} is instantaneous (delayed: false): "
+        raise YamlModelError(c.path, c.delayed_line, "delayed", f"coupling {c.name} is instantaneous (delayed: false): "
                                                       "pass no Dmat or delays")
     cls = _class_of(defs, inputs)
     return cls(Cmat, Dmat, delays=delays, params=params or None)
