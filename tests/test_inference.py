@@ -294,3 +294,14 @@ def test_interrupted_study_resumes_to_the_same_estimator(tmp_path, monkeypatch):
     resumed.study(interruptible, SPACE, path).run(progress=False)
     assert np.array_equal(resumed.posterior().sample(50, X0, seed=1), expected)
     assert np.array_equal(posterior(path).sample(50, X0, seed=1), expected)
+
+
+def test_example_09_runs_fast(tmp_path):
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "09_sbi_posterior.py")
+    done = subprocess.run([sys.executable, os.path.abspath(example)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "BRAINSWEEP_FAST": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "90 % credible interval" in done.stdout and "SBC on 100 held-out runs" in done.stdout
+    for name in ("sbi_jr.h5", "09_posterior.png", "09_calibration.png", "09_predictive.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert len(load(tmp_path / "sbi_jr.h5").df) == 300
