@@ -34,7 +34,9 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     # locals are named s_<symbol> so that no symbol shadows an argument (x, p, ...)
     local = {sym: sp.Symbol("s_" + sym.name, real=True) for sym in unpack}
     exprs = [sp.sympify(e).xreplace(local) for _, e in targets]
+    hoisted, exprs = _hoist_logistics(exprs)
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
+    repl = hoisted + repl
     used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
     lines = ["@njit(cache=True, inline='always', error_model='numpy')", f"def {name}({args}):"]
     for sym, source in sorted(unpack.items(), key=lambda kv: kv[0].name):
@@ -50,6 +52,23 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
             lines.append(f"    {target} {_code(sp.Float(0.0) if e == 0 else e)}")
     lines.append("    return 0")
     return "\n".join(lines)
+
+
+def _hoist_logistics(exprs):
+    """Each distinct logistic (an exp) computed once: cse does not see that ``logistic(r*(v0 - y))``
+    and ``logistic(-r*(y - v0))`` are the same (measured: twice the exps in Jansen-Rit's VJP)."""
+    from ._specs import logistic
+
+    found = {}
+    for e in exprs:
+        for atom in e.atoms(logistic):
+            found.setdefault(sp.expand(atom.args[0]), []).append(atom)
+    subs, lines = {}, []
+    for k, (arg, atoms) in enumerate(found.items()):
+        sym = sp.Symbol(f"_l{k}", real=True)
+        lines.append((sym, logistic(arg)))
+        subs.update({a: sym for a in atoms})
+    return lines, [e.xreplace(subs) for e in exprs]
 
 
 def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], output_names: list[str]) -> str:

@@ -69,51 +69,74 @@ def _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c):
 @njit(cache=True, error_model="numpy")
 def forward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff, rowsum,
             sample_every, Y):
-    """Integrate from X[0]; fill X[g] (state at step g), H[g] (coupled quantities), Y (outputs)."""
+    """Integrate from X[0]; fill X[g] (state at step g), H[g] (coupled quantities), Y (outputs).
+
+    Per-node values are copied into scratch arrays (no array views in the loop: a view costs
+    reference counting with atomic instructions, more than the model's arithmetic)."""
     N = X.shape[1]
+    NP = P.shape[1]
     inp = np.zeros(NI)
     c = np.zeros(max(NC, 1))
     dx = np.zeros(NS)
     dx2 = np.zeros(NS)
     xp = np.zeros(NS)
+    xi = np.zeros(NS)
+    hv = np.zeros(max(NC, 1))
+    p = np.zeros(NP)
     y = np.zeros(max(NOUT, 1))
     n_samples = Y.shape[2]
     for i in range(N):
-        _h(X[0, i], P[i], const, H[0, i])
+        for k in range(NS):
+            xi[k] = X[0, i, k]
+        for k in range(NP):
+            p[k] = P[i, k]
+        _h(xi, p, const, hv)
+        for cc in range(NC):
+            H[0, i, cc] = hv[cc]
+    uni = _uniform(P)
+    if uni:
+        for k in range(NP):
+            p[k] = P[0, k]
     for g in range(n_steps):
+        g1 = g + 1
+        sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
         for i in range(N):
             _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c)
-            xi = X[g, i]
-            _rhs(xi, c, inp, P[i], const, dx)
+            for k in range(NS):
+                xi[k] = X[g, i, k]
+            if not uni:
+                for k in range(NP):
+                    p[k] = P[i, k]
+            _rhs(xi, c, inp, p, const, dx)
             if heun:
                 for k in range(NS):
                     xp[k] = xi[k] + dt * dx[k]
-                _rhs(xp, c, inp, P[i], const, dx2)
+                _rhs(xp, c, inp, p, const, dx2)
                 for k in range(NS):
-                    X[g + 1, i, k] = xi[k] + 0.5 * dt * (dx[k] + dx2[k])
+                    xi[k] = xi[k] + 0.5 * dt * (dx[k] + dx2[k])
             else:
                 for k in range(NS):
-                    X[g + 1, i, k] = xi[k] + dt * dx[k]
-        for i in range(N):
-            _h(X[g + 1, i], P[i], const, H[g + 1, i])
-        g1 = g + 1
-        if g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples:
-            j = g1 // sample_every - 1
-            for i in range(N):
-                _o(X[g1, i], P[i], y)
+                    xi[k] = xi[k] + dt * dx[k]
+            for k in range(NS):
+                X[g1, i, k] = xi[k]
+            # H[g + 1] is written while step g's coupling still reads H[<= g]: no conflict
+            _h(xi, p, const, hv)
+            for cc in range(NC):
+                H[g1, i, cc] = hv[cc]
+            if sample:
+                _o(xi, p, y)
                 for o in range(NOUT):
-                    Y[o, i, j] = y[o]
+                    Y[o, i, g1 // sample_every - 1] = y[o]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _output_adjoint(g, sample_every, X, P, LY, lam, GP, v):
-    if g > 0 and g % sample_every == 0:
-        j = g // sample_every - 1
-        if j < LY.shape[2]:
-            for i in range(X.shape[1]):
-                for o in range(NOUT):
-                    v[o] = LY[o, i, j]
-                _o_vjp(X[g, i], P[i], v, lam[i], GP[i])
+@njit(cache=True, error_model="numpy")
+def _uniform(P):
+    """True if every node has the same parameter values (copied once, not per node and step)."""
+    for i in range(P.shape[0]):
+        for k in range(P.shape[1]):
+            if P[i, k] != P[0, k]:
+                return False
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -121,61 +144,108 @@ def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff
              sample_every, LY, GP):
     """Discrete adjoint: given LY = dL/dY, accumulate dL/dP (per node) into GP; return dL/dX[0]."""
     N = X.shape[1]
+    NP = P.shape[1]
+    n_samples = LY.shape[2]
     inp = np.zeros(NI)
     lam = np.zeros((N, NS))
     mu = np.zeros((n_steps + 1, N, max(NC, 1)))
     nu = np.zeros((N, max(NC, 1)))
     c = np.zeros(max(NC, 1))
     vc = np.zeros(max(NC, 1))
+    mv = np.zeros(max(NC, 1))
     dx = np.zeros(NS)
     xp = np.zeros(NS)
+    xi = np.zeros(NS)
+    li = np.zeros(NS)
     a = np.zeros(NS)
     bv = np.zeros(NS)
     vx = np.zeros(NS)
     lxp = np.zeros(NS)
+    p = np.zeros(NP)
+    gp = np.zeros(NP)
     v = np.zeros(max(NOUT, 1))
-    _output_adjoint(n_steps, sample_every, X, P, LY, lam, GP, v)
-    for g in range(n_steps - 1, -1, -1):
+    uni = _uniform(P)
+    if uni:
+        for k in range(NP):
+            p[k] = P[0, k]
+    for g in range(n_steps, -1, -1):
+        # lam[i] is dL/dx_i at step g + 1 without its coupled-quantity part: add it (mu[g + 1]),
+        # then step g's vector-Jacobian product gives dL/dx_i at step g and the coupling adjoint nu
+        sample = g > 0 and g % sample_every == 0 and g // sample_every - 1 < n_samples
         for i in range(N):
-            _h_vjp(X[g + 1, i], P[i], mu[g + 1, i], lam[i], GP[i])
-        for i in range(N):
-            _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c)
-            xi = X[g, i]
-            if heun:
-                _rhs(xi, c, inp, P[i], const, dx)
+            for k in range(NP):
+                if not uni:
+                    p[k] = P[i, k]
+                gp[k] = 0.0
+            for k in range(NS):
+                li[k] = lam[i, k]
+            if g < n_steps:
                 for k in range(NS):
-                    xp[k] = xi[k] + dt * dx[k]
-                    a[k] = 0.5 * dt * lam[i, k]
-                _f_vjp(xp, c, P[i], a, lxp, vc, GP[i])
+                    xi[k] = X[g + 1, i, k]
                 for cc in range(NC):
-                    nu[i, cc] = vc[cc]
+                    mv[cc] = mu[g + 1, i, cc]
+                _h_vjp(xi, p, mv, li, gp)
+                _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c)
                 for k in range(NS):
-                    bv[k] = a[k] + dt * lxp[k]
-                _f_vjp(xi, c, P[i], bv, vx, vc, GP[i])
-                for cc in range(NC):
-                    nu[i, cc] += vc[cc]
-                for k in range(NS):
-                    lam[i, k] += lxp[k] + vx[k]
+                    xi[k] = X[g, i, k]
+                if heun:
+                    _rhs(xi, c, inp, p, const, dx)
+                    for k in range(NS):
+                        xp[k] = xi[k] + dt * dx[k]
+                        a[k] = 0.5 * dt * li[k]
+                    _f_vjp(xp, c, p, a, lxp, vc, gp)
+                    for cc in range(NC):
+                        nu[i, cc] = vc[cc]
+                    for k in range(NS):
+                        bv[k] = a[k] + dt * lxp[k]
+                    _f_vjp(xi, c, p, bv, vx, vc, gp)
+                    for cc in range(NC):
+                        nu[i, cc] += vc[cc]
+                    for k in range(NS):
+                        li[k] += lxp[k] + vx[k]
+                else:
+                    for k in range(NS):
+                        a[k] = dt * li[k]
+                    _f_vjp(xi, c, p, a, vx, vc, gp)
+                    for cc in range(NC):
+                        nu[i, cc] = vc[cc]
+                    for k in range(NS):
+                        li[k] += vx[k]
             else:
                 for k in range(NS):
-                    a[k] = dt * lam[i, k]
-                _f_vjp(xi, c, P[i], a, vx, vc, GP[i])
+                    xi[k] = X[g, i, k]
+            if sample:
+                for o in range(NOUT):
+                    v[o] = LY[o, i, g // sample_every - 1]
+                _o_vjp(xi, p, v, li, gp)
+            for k in range(NS):
+                lam[i, k] = li[k]
+            for k in range(NP):
+                GP[i, k] += gp[k]
+        if g < n_steps:
+            for i in range(N):
+                k0 = indptr[i]
                 for cc in range(NC):
-                    nu[i, cc] = vc[cc]
-                for k in range(NS):
-                    lam[i, k] += vx[k]
-        for i in range(N):
-            k0 = indptr[i]
-            for cc in range(NC):
-                for k in range(k0, indptr[i + 1]):
-                    s = g - delays[k]
-                    if s < 0:
-                        s = 0
-                    mu[s, indices[k], cc] += w[k] * nu[i, cc]
-                if diff != 0.0:
-                    mu[g, i, cc] -= rowsum[i] * nu[i, cc]
-        _output_adjoint(g, sample_every, X, P, LY, lam, GP, v)
+                    for k in range(k0, indptr[i + 1]):
+                        s = g - delays[k]
+                        if s < 0:
+                            s = 0
+                        mu[s, indices[k], cc] += w[k] * nu[i, cc]
+                    if diff != 0.0:
+                        mu[g, i, cc] -= rowsum[i] * nu[i, cc]
     for i in range(N):
-        _h_vjp(X[0, i], P[i], mu[0, i], lam[i], GP[i])
+        for k in range(NP):
+            p[k] = P[i, k]
+            gp[k] = 0.0
+        for k in range(NS):
+            xi[k] = X[0, i, k]
+            li[k] = lam[i, k]
+        for cc in range(NC):
+            mv[cc] = mu[0, i, cc]
+        _h_vjp(xi, p, mv, li, gp)
+        for k in range(NS):
+            lam[i, k] = li[k]
+        for k in range(NP):
+            GP[i, k] += gp[k]
     return lam
 '''
