@@ -79,6 +79,20 @@ def test_state_is_plain_data_without_pickles():
     assert back["optimizer"]["next_x"] == [float(v) for v in opt._next_x]
 
 
+def test_the_surrogate_rebuilt_from_the_plain_state_is_the_optimizer_s_own():
+    """What plots use: refitted to the told points, the surrogate predicts what the
+    optimizer's last model predicted (its fit is deterministic given the points)."""
+    bo = BayesOpt(n_calls=14, n_initial=6, batch=4, acq_func="EI", **FAST)
+    _, _, bo = drive(bo, circle, seed=2)
+    rebuilt = optimizer_from_state(CIRCLE_SPACE, round_trip(bo.get_state()))
+    grid = np.random.default_rng(0).uniform(0, 1, size=(50, 2))       # GP works in the unit square
+    mean_a, std_a = bo._opt.models[-1].predict(grid, return_std=True)
+    mean_b, std_b = rebuilt.models[-1].predict(grid, return_std=True)
+    np.testing.assert_allclose(mean_b, mean_a, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(std_b, std_a, rtol=1e-9, atol=1e-12)
+    assert rebuilt.Xi == [[float(v) for v in x] for x in bo._opt.Xi] and rebuilt.yi == bo._opt.yi
+
+
 def test_a_state_of_an_older_version_is_rebuilt_without_unpickling():
     """Version 1 states carried a pickled optimizer; it is never loaded (a crafted blob
     would run code), the optimizer is rebuilt from the told points with a warning."""
