@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from brainsweep.evaluation import spectra
-from brainsweep.explorer import BayesOpt, Evolution, ParameterSpace, Study
+from brainsweep.explorer import CMAES, BayesOpt, Evolution, ParameterSpace, Study
 from brainsweep.models import HopfModel
 
 A_TRUE, W_TRUE = 0.3, 0.3
@@ -52,7 +52,8 @@ def _spectral_loss(target):
     Evolution(pop_init=40, pop=20, generations=15),
     BayesOpt(n_calls=30, n_initial=10, batch=5, acq_func="EI", acq_optimizer="sampling",
              acq_optimizer_kwargs={"n_points": 1000}),
-], ids=["evolution", "bayesopt"])
+    CMAES(sigma0=0.25, max_evals=150),
+], ids=["evolution", "bayesopt", "cmaes"])
 def test_hopf_parameters_are_recovered_from_the_spectrum(tmp_path, target, strategy):
     space = ParameterSpace(bounds={"a": (0.05, 1.0), "w": (0.1, 0.6)})
     with warnings.catch_warnings():
