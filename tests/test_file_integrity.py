@@ -51,11 +51,17 @@ def test_states_are_json_and_reading_never_unpickles(tmp_path, monkeypatch):
     assert res.df["v"].tolist() == [1.0, 4.0, 9.0, 16.0]
 
 
-def _to_format_1(path, state_blob):
+def _to_format_1(path, state_blob, legacy_identity=None):
     """Rewrite a format-2 file in format 1's layout: top-level /brainsweep, pickled states,
-    flat run groups (what brainsweep wrote before format 2)."""
+    flat run groups, and (given ``legacy_identity``) the evaluator identity without its code
+    hash (what brainsweep wrote before format 2)."""
     with tables.open_file(path, "a") as h5:
         bk = bookkeeping(h5)
+        if legacy_identity is not None:
+            doc = json.loads(bk.fingerprint.read().tobytes().decode())
+            doc["evaluate"] = legacy_identity
+            h5.remove_node(bk, "fingerprint")
+            h5.create_array(bk, "fingerprint", np.frombuffer(json.dumps(doc, sort_keys=True).encode(), np.uint8))
         traj = str(bk._v_attrs.trajectory)
         h5.move_node(bk._v_pathname, "/", "brainsweep")
         bk = h5.root.brainsweep
@@ -106,7 +112,8 @@ def test_a_format_1_study_resumes_with_trust_and_stores_later_states_as_json(tmp
     file.write_runs(study.evaluator.evaluate_chunk([(first + i, p, int(full.df.loc[first + i, "seed"]))
                                                     for i, p in enumerate(batch.points)]), batch.tags)
     file.close()
-    _to_format_1(path, pickle.dumps({"next": 2}))
+    _to_format_1(path, pickle.dumps({"next": 2}), legacy_identity=study.evaluator.legacy_identity)
+    assert study.evaluator.identity != study.evaluator.legacy_identity
     with pytest.warns(UserWarning, match="marked the told batches"):  # state stored, flag not set
         res = _grid_study(path, xs=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0), trust=True).run(progress=False)
     assert res.df["v"].tolist() == full.df["v"].tolist()

@@ -274,6 +274,35 @@ def test_sys_exit_escaping_a_custom_evaluator_fails_its_chunk_not_the_study(tmp_
     assert res.df.loc[[0, 2], "y"].tolist() == [1.0, 3.0]
 
 
+class _ExitingAtFirstEvaluator(_ExitingEvaluator):
+    """As above, with the space's fixed values merged into its ``fixed`` by Study."""
+
+    def __init__(self):
+        self.fixed = {"offset": 0.0}
+
+    def evaluate_chunk(self, tasks):
+        from brainsweep.explorer.storage import RunRecord
+        if any(p["x"] == 1.0 for _, p, _ in tasks):
+            sys.exit(3)
+        return [RunRecord(i, "ok", s, scalars={"y": p["x"] + self.fixed["offset"] + self.fixed["shift"]})
+                for i, p, s in tasks]
+
+
+def test_sys_exit_in_the_first_probed_run_of_an_optimiser_is_a_failed_run(tmp_path):
+    """Strategies with objectives evaluate run 0 in-process first (the probe); a sys.exit there
+    is a failed run too, and the space's fixed values reach a custom evaluator's ``fixed``."""
+    from brainsweep.explorer import BayesOpt
+    space = ParameterSpace({"x": [1.0, 2.0, 3.0]}, fixed={"shift": 10.0})
+    ev = _ExitingAtFirstEvaluator()
+    res = Study(ev, ParameterSpace(bounds={"x": (1.0, 3.0)}, fixed={"shift": 10.0}),
+                BayesOpt(n_calls=4, n_initial=3, objective="y"), path=tmp_path / "b.h5",
+                seed=2).run(progress=False)
+    assert ev.fixed == {"offset": 0.0, "shift": 10.0} and space.fixed == {"shift": 10.0}
+    assert len(res.df) == 4
+    ok = res.df[res.df["status"] == "ok"]
+    np.testing.assert_allclose(ok["y"], ok["x"] + 10.0)
+
+
 def test_legacy_identities_are_those_older_brainsweep_recorded():
     """Format-1 files recorded these identities; a study resumes them by comparing with
     ``legacy_identity``. The model value was computed by brainsweep 7de0a15's ModelEvaluation."""

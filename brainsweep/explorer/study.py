@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .executors import make_executor
+from .executors import evaluate_guarded, make_executor
 from .runner import FunctionEvaluator, run_seed
 from .space import ParameterSpace
 from ._filelock import WriterLock
@@ -161,6 +161,10 @@ class Study:
             return None  # replaced once the new file is complete
         file = StudyFile.open(self.path, "a", lock=lock)
         mine, theirs = self.fingerprint(), file.fingerprint
+        legacy = getattr(self.evaluator, "legacy_identity", None)
+        if file.version < 2 and legacy is not None and theirs.get("evaluate") == legacy:
+            # format 1 recorded the evaluator without its code: same name and settings resume
+            mine = {**mine, "evaluate": legacy}
         if mine != theirs:
             diff = [k for k in mine if mine.get(k) != theirs.get(k)]
             file.close()
@@ -225,7 +229,7 @@ class Study:
         overrides_check = type(self.strategy).check_scores is not Strategy.check_scores
         if not self.strategy.objectives and not overrides_check:
             return None
-        rec = self.evaluator.evaluate_chunk([(0, point, run_seed(seed, 0))])[0]
+        rec = evaluate_guarded(self.evaluator, [(0, point, run_seed(seed, 0))])[0]
         if rec.status == "ok":
             self.strategy.check_scores(rec.scalars)
         return rec
@@ -348,6 +352,8 @@ def _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep):
         return ModelEvaluation(evaluate, space, objective=objective, run_kwargs=run_kwargs,
                                keep=keep, timeout=timeout)
     if hasattr(evaluate, "evaluate_chunk") and hasattr(evaluate, "identity"):
+        if space.fixed and isinstance(getattr(evaluate, "fixed", None), dict):
+            evaluate.fixed = {**space.fixed, **evaluate.fixed}  # the space's fixed values reach every run
         return evaluate
     if objective is not None or run_kwargs is not None or keep is not None:
         raise ValueError("objective, run_kwargs and keep are for studies of a brainsweep model; "
