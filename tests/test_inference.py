@@ -305,3 +305,26 @@ def test_example_09_runs_fast(tmp_path):
     for name in ("sbi_jr.h5", "09_posterior.png", "09_calibration.png", "09_predictive.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert len(load(tmp_path / "sbi_jr.h5").df) == 300
+
+
+def test_sequential_rounds_focus_on_x_obs(tmp_path):
+    with pytest.raises(ValueError, match="x_obs"):
+        SBI(features=take_x, rounds=2)
+    with pytest.raises(ValueError, match="calibration"):
+        SBI(features=take_x, rounds=2, x_obs=X0, calibration=10)
+    sbi = SBI(simulations=300, rounds=2, x_obs=X0, batch=300, features=take_x, density_estimator=NET,
+              training=TRAIN)
+    path = str(tmp_path / "tsnpe.h5")
+    res = sbi.study(gaussian, SPACE, path, seed=12).run(progress=False)
+    assert len(res.df) == 600 and sbi.training_info["round"] == 2 and sbi.training_info["n_train"] == 600
+    second = res.df[res.df["batch"] == 1]
+    # round 2 draws uniformly inside the first posterior's region (posterior N(x0, 0.3^2): about
+    # +-4 sigma for 1e-4 of its mass left out), not over the prior's 6 units (std 1.73)
+    assert np.all(np.abs(second["mu"] - X0[0]) < 6 * SIGMA) and second["mu"].std() < 0.9
+    assert np.all(np.abs(np.log(second["s"]) - X0[1]) < 6 * SIGMA)
+    s = posterior(path).sample(4000, X0, seed=3)
+    mu, log_s = s[:, 0], np.log(s[:, 1])
+    assert abs(mu.mean() - X0[0]) < 0.1 and abs(log_s.mean() - X0[1]) < 0.1
+    assert 0.75 * SIGMA < mu.std() < 1.3 * SIGMA and 0.75 * SIGMA < log_s.std() < 1.3 * SIGMA
+    data = training_data(path)
+    assert not data["holdout"].any()

@@ -41,7 +41,7 @@ def training_data(res) -> dict:
     res = _results(res)
     state = _state(res)
     prior = BoxPrior(res.space)
-    n_sim = int(res.strategy["simulations"])
+    n_sim = int(res.strategy["simulations"]) * int(res.strategy.get("rounds", 1))
     theta = np.asarray(state["theta"], dtype=float)
     return {"theta": theta, "params": prior.to_params(theta) if len(theta) else theta, "x": state["x"],
             "idx": state["idx"], "status": state["status"], "holdout": np.arange(len(theta)) >= n_sim,

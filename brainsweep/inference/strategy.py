@@ -51,10 +51,18 @@ class SBI(Strategy):
     ----------
     method : "NPE"
     simulations : int
-        Prior simulations the estimator is trained on (runs whose features are not all finite
+        Simulations per round the estimator is trained on (runs whose features are not all finite
         are excluded and counted in :attr:`excluded`).
     rounds : int
-        1 (amortised NPE). Sequential rounds are not implemented yet.
+        1: amortised NPE, simulations from the prior. More: truncated sequential NPE (TSNPE,
+        Deistler et al. 2022) for one observation ``x_obs``: each later round simulates
+        ``simulations`` points drawn from the prior truncated to the current posterior's
+        highest-density region (all but ``truncation`` of its mass) and NPE is trained again on
+        all rounds. The result is a posterior for ``x_obs`` only (not amortised).
+    x_obs : 1-D array, required with rounds > 1
+        The observed features the rounds focus on.
+    truncation : float
+        Posterior mass left outside the truncated prior (sbi's ``get_density_thresholder`` quantile).
     features : callable ``out -> 1-D array``
         Summary features of a run's outputs (see :mod:`brainsweep.inference.features`).
     batch : int, optional
@@ -80,14 +88,22 @@ class SBI(Strategy):
 
     def __init__(self, method: str = "NPE", simulations: int = 1000, rounds: int = 1, features=None,
                  batch: int | None = None, density_estimator="zuko_maf", training: dict | None = None,
-                 calibration: int = 0, calibration_samples: int = 500, threads: int = 1):
+                 calibration: int = 0, calibration_samples: int = 500, threads: int = 1, x_obs=None,
+                 truncation: float = 1e-4):
         if method not in _METHODS:
             raise ValueError(f"method: {method!r} is not supported; expected one of {_METHODS}")
         if not _positive_int(simulations) or simulations < MIN_SIMULATIONS:
             raise ValueError(f"simulations: expected an integer >= {MIN_SIMULATIONS} (NPE needs enough "
                              f"simulations to train and validate), got {simulations!r}")
-        if rounds != 1:
-            raise ValueError(f"rounds: only rounds=1 (amortised NPE) is implemented, got {rounds!r}")
+        if not _positive_int(rounds):
+            raise ValueError(f"rounds: expected a positive integer, got {rounds!r}")
+        if rounds > 1 and x_obs is None:
+            raise ValueError("x_obs: sequential rounds (rounds > 1) focus on one observation; give its features")
+        if rounds > 1 and calibration:
+            raise ValueError("calibration: simulation-based calibration needs an amortised posterior "
+                             "(rounds=1); a sequential posterior is valid only near x_obs")
+        if not 0.0 < float(truncation) < 0.5:
+            raise ValueError(f"truncation: expected a posterior mass in (0, 0.5), got {truncation!r}")
         if features is None or not callable(features):
             raise TypeError(f"features: expected a callable out -> 1-D array (see "
                             f"brainsweep.inference.features), got {features!r}")
@@ -105,6 +121,8 @@ class SBI(Strategy):
         self.training = _training_config(training)
         self.calibration, self.calibration_samples = int(calibration), int(calibration_samples)
         self.threads = int(threads)
+        self.x_obs = None if x_obs is None else np.asarray(x_obs, dtype=float).ravel()
+        self.truncation = float(truncation)
         self._reset()
 
     def _reset(self) -> None:
@@ -114,6 +132,7 @@ class SBI(Strategy):
         self._theta = np.zeros((0, 0))
         self._x = np.zeros((0, 0))             # (n_told, k), NaN rows for excluded runs
         self._n_batches = 0
+        self._trained_rounds = 0
         self._idx = np.zeros(0, dtype=np.int64)
         self._status: list[str] = []
         self._pending: np.ndarray | None = None
@@ -129,13 +148,19 @@ class SBI(Strategy):
                 "rounds": self.rounds, "batch": self.batch, "density_estimator": self.build,
                 "training": self.training, "calibration": self.calibration,
                 "calibration_samples": self.calibration_samples,
-                "features": spec if spec is not None else feature_identity(self.features)}
+                "features": spec if spec is not None else feature_identity(self.features),
+                **({"x_obs": self.x_obs.tolist(), "truncation": self.truncation} if self.rounds > 1 else {})}
 
     def check(self, space: ParameterSpace) -> None:
         BoxPrior(space)
 
     def expected_total(self) -> int | None:
-        return self.simulations + self.calibration
+        return self.n_training + self.calibration
+
+    @property
+    def n_training(self) -> int:
+        """Simulations the estimator is trained on: ``simulations`` per round."""
+        return self.simulations * self.rounds
 
     def check_scores(self, scores: dict) -> None:
         """The first run's scores (checked before the study file is created) must carry the features,
@@ -159,13 +184,39 @@ class SBI(Strategy):
 
     def ask(self) -> Batch | None:
         n_told = len(self._theta)
-        boundary = self.simulations if n_told < self.simulations else self.expected_total()
+        if n_told < self.n_training:
+            boundary = (n_told // self.simulations + 1) * self.simulations  # end of this round
+        else:
+            boundary = self.expected_total()
         n = min(self.batch, boundary - n_told)
         if n <= 0:
             return None
-        self._pending = self._prior.sample(self._rng, n)
+        if n_told < self.simulations or n_told >= self.n_training:
+            self._pending = self._prior.sample(self._rng, n)
+        else:
+            self._pending = self._truncated_draws(n)
         return Batch(self._prior.to_points(self._pending),
-                     {"batch": self._n_batches, "holdout": int(n_told >= self.simulations)})
+                     {"batch": self._n_batches, "holdout": int(n_told >= self.n_training)})
+
+    def _truncated_draws(self, n: int) -> np.ndarray:
+        """``n`` draws from the prior truncated to the current posterior's region at ``x_obs``
+        (sbi's ``RestrictedPrior`` with ``get_density_thresholder``), seeded from the strategy's
+        generator so a resumed study draws the same points."""
+        import torch
+        from sbi.utils import RestrictedPrior, get_density_thresholder
+        from ._posterior_io import torch_threads
+        post = self.posterior()
+        seed = int(self._rng.integers(2**32))
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            sbi_post = post.sbi_posterior.set_default_x(post._x(self.x_obs))
+            accept = get_density_thresholder(sbi_post, quantile=self.truncation,
+                                             num_samples_to_estimate_support=20_000)
+            proposal = RestrictedPrior(self._prior.torch_prior(), accept, posterior=sbi_post,
+                                       sample_with="rejection")
+            with torch.no_grad():
+                draws = proposal.sample((n,), show_progress_bars=False)
+        return draws.numpy().astype(float)
 
     def tell(self, batch: Batch, outcomes: list[Outcome]) -> None:
         if self._pending is None or len(self._pending) != len(outcomes):
@@ -191,8 +242,10 @@ class SBI(Strategy):
         self._n_batches += 1
         self._pending = None
         n_told = len(self._theta)
-        if n_told == self.simulations and self._estimator_doc is None:
-            self._train()
+        if n_told <= self.n_training and n_told % self.simulations == 0 and \
+                self._trained_rounds < n_told // self.simulations:
+            self._train(n_told)
+            self._trained_rounds = n_told // self.simulations
         if n_told == self.expected_total() and self.calibration and self.calibration_result is None:
             self._calibrate()
 
@@ -200,6 +253,7 @@ class SBI(Strategy):
         return {"kind": "sbi", "version": 1, "seed": self._seed,
                 "rng": _bitgen_to_plain(self._rng), "theta": self._theta,
                 "x": self._x, "idx": self._idx, "n_batches": self._n_batches,
+                "trained_rounds": self._trained_rounds,
                 "status": np.array(self._status, dtype=str) if self._status else np.zeros(0, dtype="<U8"),
                 "names": list(self._prior.names), "low": self._prior.low, "high": self._prior.high,
                 "scales": list(self._prior.scales), "estimator": self._estimator_doc,
@@ -216,6 +270,7 @@ class SBI(Strategy):
         x = np.asarray(state["x"], dtype=float)
         self._x = x.reshape(len(self._theta), -1) if len(self._theta) else np.zeros((0, 0))
         self._n_batches = int(state["n_batches"])
+        self._trained_rounds = int(state["trained_rounds"])
         self._idx = np.asarray(state["idx"], dtype=np.int64)
         self._status = [str(s) for s in state["status"]]
         self._estimator_doc = state["estimator"]
@@ -243,21 +298,23 @@ class SBI(Strategy):
         ok = np.array([s == "ok" for s in self._status[lo:hi]], dtype=bool)
         return self._theta[lo:hi][ok], self._x[lo:hi][ok]
 
-    def _train(self) -> None:
-        theta, x = self._usable(0, self.simulations)
+    def _train(self, n: int) -> None:
+        """Train on the usable runs among the first ``n`` (all rounds so far)."""
+        theta, x = self._usable(0, n)
         if len(theta) < MIN_SIMULATIONS:
-            raise ValueError(f"SBI: only {len(theta)} of {self.simulations} simulations gave finite features "
+            raise ValueError(f"SBI: only {len(theta)} of {n} simulations gave finite features "
                              f"(excluded: {self.excluded}); NPE needs at least {MIN_SIMULATIONS}. "
                              f"Check the features and the prior bounds")
         seed = int(np.random.SeedSequence([self._seed, 0x7A1]).generate_state(1, np.uint32)[0])
         estimator, info = train_npe(theta, x, self._prior, self.build, self.training, seed, self.threads)
         info["excluded"] = self.excluded
+        info["round"] = n // self.simulations
         self._estimator, self.training_info = estimator, info
         self._estimator_doc = estimator_to_plain(estimator, self.build, self._prior.dim, x.shape[1])
 
     def _calibrate(self) -> None:
         from .sbc import calibrate
-        theta, x = self._usable(self.simulations, self.expected_total())
+        theta, x = self._usable(self.n_training, self.expected_total())
         seed = int(np.random.SeedSequence([self._seed, 0xCA1]).generate_state(1, np.uint32)[0])
         self.calibration_result = calibrate(self.posterior(), theta, x, self.calibration_samples, seed)
 
