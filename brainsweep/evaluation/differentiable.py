@@ -95,11 +95,15 @@ class spectral_correlation_loss:
     correlates log10 spectra instead (brainsweep's ``spectral_loss``). ``fs`` is the sampling
     rate of the output in Hz (1000 / sampling_dt in ms); ``target_psd`` has one value per
     frequency of a Welch PSD with the same ``nperseg`` and ``fs`` inside ``band`` (Hz, both
-    ends included; default all frequencies). Dimensionless, in [0, 2].
+    ends included; default all frequencies). The first ``transient`` samples are left out.
+    Dimensionless, in [0, 2].
     """
 
     def __init__(self, target_psd, fs: float, nperseg: int, key: str, noverlap: int | None = None,
-                 band=None, log: bool = False):
+                 band=None, log: bool = False, transient: int = 0):
+        if isinstance(transient, bool) or not isinstance(transient, (int, np.integer)) or transient < 0:
+            raise ValueError(f"transient: expected a number of samples >= 0, got {transient!r}")
+        self.transient = int(transient)
         self.target = np.asarray(target_psd, dtype=float).ravel()
         self.fs, self.nperseg, self.noverlap = float(fs), int(nperseg), noverlap
         self.key, self.band, self.log = key, band, bool(log)
@@ -111,7 +115,8 @@ class spectral_correlation_loss:
         self._b = np.log10(self.target) if self.log else self.target
 
     def __call__(self, outputs):
-        y = np.atleast_2d(outputs[self.key])
+        full = np.atleast_2d(outputs[self.key])
+        y = full[:, self.transient:]
         _, S, vjp = welch_with_vjp(y, self.fs, self.nperseg, self.noverlap)
         mean = S.mean(axis=0)[self._keep]
         a = np.log10(mean) if self.log else mean
@@ -119,4 +124,6 @@ class spectral_correlation_loss:
         gmean = ga / (mean * np.log(10.0)) if self.log else ga
         gS = np.zeros_like(S)
         gS[:, self._keep] = gmean / S.shape[0]
-        return float(loss), {self.key: vjp(gS).reshape(np.shape(outputs[self.key]))}
+        grad = np.zeros_like(full)
+        grad[:, self.transient:] = vjp(gS)
+        return float(loss), {self.key: grad.reshape(np.shape(outputs[self.key]))}

@@ -128,6 +128,9 @@ def load_kernels(model_cls, spec: SymbolicSpec, param_names, output_names):
 
     from ..engine import kernel_dir
 
+    key = (model_cls, tuple(param_names), tuple(output_names))
+    if key in _LOADED:  # sympy's differentiation and cse take ~0.5 s: once per process
+        return _LOADED[key]
     src = generate_source(model_cls, spec, list(param_names), list(output_names))
     # the model's own functions are inlined from their modules: their sources are part of the key,
     # so numba's cache (keyed on this file) never serves code compiled from an older rhs
@@ -146,5 +149,5 @@ def load_kernels(model_cls, spec: SymbolicSpec, param_names, output_names):
     mod = importlib.util.module_from_spec(spec_)
     sys.modules[name] = mod
     spec_.loader.exec_module(mod)
-    _LOADED[digest] = mod
+    _LOADED[digest] = _LOADED[key] = mod
     return mod
