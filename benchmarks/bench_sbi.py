@@ -10,16 +10,14 @@ fraction of the prior range. Writes bench_sbi.h5 in the working directory.
 """
 
 import argparse
-import os
 import time
 
 import numpy as np
 
-
-from brainsweep.explorer import ParameterSpace  # noqa: E402
-from brainsweep.inference import SBI, calibration, features, posterior  # noqa: E402
-from brainsweep.models import JansenRitModel  # noqa: E402
-from brainsweep.mpi import is_root  # noqa: E402
+from brainsweep.explorer import ParameterSpace
+from brainsweep.inference import SBI, calibration, features, posterior
+from brainsweep.models import JansenRitModel
+from brainsweep.mpi import is_root
 
 RUN = dict(duration=3000.0, sampling_dt=1.0)
 FEATURES = features.concat(
