@@ -328,3 +328,24 @@ def test_sequential_rounds_focus_on_x_obs(tmp_path):
     assert 0.75 * SIGMA < mu.std() < 1.3 * SIGMA and 0.75 * SIGMA < log_s.std() < 1.3 * SIGMA
     data = training_data(path)
     assert not data["holdout"].any()
+
+
+def test_interrupted_sequential_study_draws_the_same_rounds(tmp_path):
+    def make():
+        return SBI(simulations=30, rounds=2, x_obs=X0, batch=15, features=take_x, density_estimator=TINY,
+                   training={"max_num_epochs": 3})
+    whole = make()
+    ref = whole.study(interruptible, SPACE, str(tmp_path / "whole.h5"), seed=9).run(progress=False)
+    kill_mu = float(ref.df["mu"][ref.df["batch"] == 3].iloc[4])  # inside round 2's second batch
+    path = str(tmp_path / "killed.h5")
+    STOP["mu"] = kill_mu
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            make().study(interruptible, SPACE, path, seed=9).run(progress=False)
+    finally:
+        STOP["mu"] = None
+    assert 45 <= len(load(path).df) < 60
+    resumed = make()
+    res = resumed.study(interruptible, SPACE, path).run(progress=False)
+    assert np.array_equal(res.df[["mu", "s"]].to_numpy(), ref.df[["mu", "s"]].to_numpy())
+    assert np.array_equal(resumed.posterior().sample(50, X0, seed=1), whole.posterior().sample(50, X0, seed=1))
