@@ -231,3 +231,20 @@ def test_adjoint_evaluation_per_node_names_and_bad_names():
         AdjointEvaluation(m, obj, ParameterSpace(bounds={"a__9": (0.0, 1.0)}), dict(duration=10.0))
     with pytest.raises(ValueError, match="'q' is neither"):
         AdjointEvaluation(m, obj, ParameterSpace(bounds={"q": (0.0, 1.0)}), dict(duration=10.0))
+
+
+@pytest.mark.parametrize("make, key, integrator", [(_hopf, "x", "euler"), (_jr, "v_pyr", "heun")])
+def test_checkpointed_gradient_equals_full_storage(make, key, integrator):
+    m = make()
+    obj = sum_of_squares(np.full((4, int(DURATION / 0.5)), 0.1), key)
+    wrt = ["a", "K_gl"] if key == "x" else ["a", "b", "coupling_a"]
+    ref = gradient(m, obj, wrt, DURATION, integrator=integrator, per_node=["a"], checkpoint_every=10**9, **RUN)
+    delays = m.network.delay_steps(m.params["signalV"], 0.1)
+    assert delays.max() > 37  # segments shorter than the longest delay too
+    for every in (37, 100, 499, None):
+        got = gradient(m, obj, wrt, DURATION, integrator=integrator, per_node=["a"], checkpoint_every=every, **RUN)
+        assert got[0] == ref[0]
+        for p in wrt:
+            np.testing.assert_array_equal(got[1][p], ref[1][p])
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        gradient(m, obj, wrt, DURATION, integrator=integrator, checkpoint_every=0, **RUN)

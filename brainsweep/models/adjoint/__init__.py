@@ -12,8 +12,7 @@ Heun stages), outputs sampled every ``sampling_dt``. The forward pass calls the 
 numba functions in the engine's order of operations, so its outputs equal ``model.run``'s; the
 backward sweep is the discrete adjoint of that scheme (sympy vector-Jacobian products generated
 into numba), so the gradient is exact to rounding, for any number of parameters at the cost of
-about one extra run. Every step's state is kept (memory ~ steps x nodes x states x 8 bytes):
-no checkpointing yet.
+about two extra runs. Memory is bounded by checkpointing (see :func:`gradient`).
 """
 
 from __future__ import annotations
@@ -78,29 +77,59 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state):
     return dict(kern=kern, n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
                 const=tuple(model.constants()), indptr=indptr, indices=indices, w=w, delays=delays,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
-                pnames=pnames, N=N, NS=len(spec.states), NC=len(spec.coupling))
+                pnames=pnames, N=N, NS=len(spec.states), NC=len(spec.coupling),
+                D=int(delays.max(initial=0)))
 
 
-def _forward(s):
+def _segment_forward(s, g0, g1, x0, hist, Y):
+    """Integrate steps g0..g1 from state x0 with the coupled quantities ``hist`` of steps
+    max(g0 - D, 0)..g0 (None for g0 = 0): (X of steps g0..g1, H window, its base step)."""
+    base = max(g0 - s["D"], 0)
+    X = np.empty((g1 - g0 + 1, s["N"], s["NS"]))
+    X[0] = x0
+    H = np.empty((g1 - base + 1, s["N"], s["NC"]))
+    if hist is not None:
+        H[:len(hist)] = hist
+    s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
+                      s["indices"], s["w"], s["delays"], s["diff"], s["rowsum"], s["sample_every"], Y)
+    return X, H, base
+
+
+def _segments(n_steps, every):
+    return [(g0, min(g0 + every, n_steps)) for g0 in range(0, n_steps, every)]
+
+
+def _forward_pass(s, every):
+    """Whole run: outputs Y and the checkpoints (state, coupled-quantity history) of each segment."""
     n, N = s["n_steps"], s["N"]
-    X = np.empty((n + 1, N, s["NS"]))
-    X[0] = s["X0"]
-    H = np.empty((n + 1, N, s["NC"]))
     Y = np.zeros((len(s["out_names"]), N, n // s["sample_every"]))
-    s["kern"].forward(n, s["dt"], s["heun"], X, H, s["P"], s["const"], s["indptr"], s["indices"], s["w"],
-                      s["delays"], s["diff"], s["rowsum"], s["sample_every"], Y)
-    return X, H, Y
+    x, hist, checkpoints, last = s["X0"], None, [], None
+    for g0, g1 in _segments(n, every):
+        checkpoints.append((x.copy(), None if hist is None else hist.copy()))
+        X, H, base = _segment_forward(s, g0, g1, x, hist, Y)
+        nb = max(g1 - s["D"], 0)
+        x, hist, last = X[-1], H[nb - base:], (X, H, base)
+    return Y, checkpoints, last
+
+
+def _checkpoint_steps(s, checkpoint_every):
+    if checkpoint_every is None:  # about sqrt(steps x history) steps per segment: memory ~ sqrt(steps)
+        return max(256, int(np.sqrt(s["n_steps"] * (s["D"] + 2))))
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
+            or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every: expected a number of steps >= 1, got {checkpoint_every!r}")
+    return int(checkpoint_every)
 
 
 def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed=None, initial_state=None):
     """The outputs {name: (nodes, samples)} of the adjoint's forward pass (equal to ``model.run``'s)."""
     s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state)
-    _, _, Y = _forward(s)
+    Y, _, _ = _forward_pass(s, s["n_steps"])
     return {name: Y[k] for k, name in enumerate(s["out_names"])}
 
 
 def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, integrator=None,
-             seed=None, initial_state=None, per_node=()):
+             seed=None, initial_state=None, per_node=(), checkpoint_every=None):
     """(loss, {param: dloss/dparam}) of ``objective`` on a deterministic run of ``model``.
 
     ``objective(outputs) -> (loss, {output name: dloss/doutput})`` with outputs as
@@ -108,6 +137,12 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     ``wrt``: parameter names; the gradient of a parameter in ``per_node`` is an array (one value
     per node, the parameter's value at that node), else the derivative with respect to one value
     shared by all nodes (the sum over nodes). Units: loss units per parameter unit.
+
+    Memory: the run is cut into segments of ``checkpoint_every`` steps (default about
+    sqrt(steps x (max delay + 2))); only each segment's first state and the coupled quantities of
+    the max delay before it are kept, and each segment is integrated again during the backward
+    sweep (cost: one more forward run; with ``checkpoint_every >= steps`` every state is kept
+    instead and nothing is integrated twice). The gradient is the same either way.
     """
     s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state)
     wrt = list(wrt)
@@ -119,7 +154,8 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
             raise ValueError(f"gradient: parameter {name!r} is a choice {p.choices}; it has no derivative")
         if name == "signalV":
             raise ValueError("gradient: signalV sets delays rounded to whole steps; it has no derivative")
-    X, H, Y = _forward(s)
+    every = _checkpoint_steps(s, checkpoint_every)
+    Y, checkpoints, last = _forward_pass(s, every)
     outputs = {name: Y[k] for k, name in enumerate(s["out_names"])}
     loss, dY = objective(outputs)
     LY = np.zeros_like(Y)
@@ -128,8 +164,16 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
             raise ValueError(f"the objective's gradient names output {name!r}; outputs are {s['out_names']}")
         LY[s["out_names"].index(name)] = g
     GP = np.zeros_like(s["P"])
-    s["kern"].backward(s["n_steps"], s["dt"], s["heun"], X, H, s["P"], s["const"], s["indptr"], s["indices"],
-                       s["w"], s["delays"], s["diff"], s["rowsum"], s["sample_every"], LY, GP)
+    lam = np.zeros((s["N"], s["NS"]))
+    mu = np.zeros((s["D"] + 2, s["N"], s["NC"]))
+    scratch = np.zeros_like(Y)
+    segments = _segments(s["n_steps"], every)
+    for k in range(len(segments) - 1, -1, -1):
+        g0, g1 = segments[k]
+        X, H, base = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k], scratch)
+        s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
+                           s["indptr"], s["indices"], s["w"], s["delays"], s["diff"], s["rowsum"],
+                           s["sample_every"], LY, GP, lam, mu)
     out = {}
     for name in wrt:
         col = GP[:, s["pnames"].index(name)]

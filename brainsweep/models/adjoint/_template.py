@@ -39,7 +39,8 @@ $COUPLED_DEF
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c):
+def _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c):
+    """Coupling vector of node i at step g; H[s - base] holds the coupled quantities of step s."""
     for cc in range(NC):
         q0 = 0.0
         q1 = 0.0
@@ -51,7 +52,7 @@ def _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c):
             if s < 0:
                 s = 0
             r = (k - k0) % 4
-            v = w[k] * H[s, indices[k], cc]
+            v = w[k] * H[s - base, indices[k], cc]
             if r == 0:
                 q0 += v
             elif r == 1:
@@ -62,14 +63,16 @@ def _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c):
                 q3 += v
         acc = (q0 + q1) + (q2 + q3)
         if diff != 0.0:
-            acc -= rowsum[i] * H[g, i, cc]
+            acc -= rowsum[i] * H[g - base, i, cc]
         c[cc] = acc
 
 
 @njit(cache=True, error_model="numpy")
-def forward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff, rowsum,
+def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, delays, diff, rowsum,
             sample_every, Y):
-    """Integrate from X[0]; fill X[g] (state at step g), H[g] (coupled quantities), Y (outputs).
+    """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
+    state at step g, H[s - base] the coupled quantities of step s (those before g_start given),
+    Y[:, :, j] the outputs of step (j + 1) * sample_every.
 
     Per-node values are copied into scratch arrays (no array views in the loop: a view costs
     reference counting with atomic instructions, more than the model's arithmetic)."""
@@ -85,25 +88,26 @@ def forward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff,
     p = np.zeros(NP)
     y = np.zeros(max(NOUT, 1))
     n_samples = Y.shape[2]
-    for i in range(N):
-        for k in range(NS):
-            xi[k] = X[0, i, k]
-        for k in range(NP):
-            p[k] = P[i, k]
-        _h(xi, p, const, hv)
-        for cc in range(NC):
-            H[0, i, cc] = hv[cc]
+    if g_start == 0:
+        for i in range(N):
+            for k in range(NS):
+                xi[k] = X[0, i, k]
+            for k in range(NP):
+                p[k] = P[i, k]
+            _h(xi, p, const, hv)
+            for cc in range(NC):
+                H[0 - base, i, cc] = hv[cc]
     uni = _uniform(P)
     if uni:
         for k in range(NP):
             p[k] = P[0, k]
-    for g in range(n_steps):
+    for g in range(g_start, g_end):
         g1 = g + 1
         sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
         for i in range(N):
-            _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c)
+            _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c)
             for k in range(NS):
-                xi[k] = X[g, i, k]
+                xi[k] = X[g - g_start, i, k]
             if not uni:
                 for k in range(NP):
                     p[k] = P[i, k]
@@ -118,11 +122,11 @@ def forward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff,
                 for k in range(NS):
                     xi[k] = xi[k] + dt * dx[k]
             for k in range(NS):
-                X[g1, i, k] = xi[k]
+                X[g1 - g_start, i, k] = xi[k]
             # H[g + 1] is written while step g's coupling still reads H[<= g]: no conflict
             _h(xi, p, const, hv)
             for cc in range(NC):
-                H[g1, i, cc] = hv[cc]
+                H[g1 - base, i, cc] = hv[cc]
             if sample:
                 _o(xi, p, y)
                 for o in range(NOUT):
@@ -140,15 +144,18 @@ def _uniform(P):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff, rowsum,
-             sample_every, LY, GP):
-    """Discrete adjoint: given LY = dL/dY, accumulate dL/dP (per node) into GP; return dL/dX[0]."""
+def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, delays,
+             diff, rowsum, sample_every, LY, GP, lam, mu):
+    """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
+
+    On entry lam[i] is dL/dx_i at step g_end without the part through its coupled quantities,
+    which is in the ring mu[s % R] (dL/dh_i at step s, R = max delay + 2). Accumulates dL/dP
+    (per node) into GP; on return lam holds dL/dx at step g_start (complete if g_start == 0)."""
     N = X.shape[1]
     NP = P.shape[1]
+    R = mu.shape[0]
     n_samples = LY.shape[2]
     inp = np.zeros(NI)
-    lam = np.zeros((N, NS))
-    mu = np.zeros((n_steps + 1, N, max(NC, 1)))
     nu = np.zeros((N, max(NC, 1)))
     c = np.zeros(max(NC, 1))
     vc = np.zeros(max(NC, 1))
@@ -168,10 +175,12 @@ def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff
     if uni:
         for k in range(NP):
             p[k] = P[0, k]
-    for g in range(n_steps, -1, -1):
-        # lam[i] is dL/dx_i at step g + 1 without its coupled-quantity part: add it (mu[g + 1]),
+    g_top = g_end if g_end == n_steps else g_end - 1  # step g_end was done by the later segment
+    for g in range(g_top, g_start - 1, -1):
+        # lam[i] is dL/dx_i at step g + 1 without its coupled-quantity part: add it (mu of g + 1),
         # then step g's vector-Jacobian product gives dL/dx_i at step g and the coupling adjoint nu
         sample = g > 0 and g % sample_every == 0 and g // sample_every - 1 < n_samples
+        r1 = (g + 1) % R
         for i in range(N):
             for k in range(NP):
                 if not uni:
@@ -181,13 +190,14 @@ def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff
                 li[k] = lam[i, k]
             if g < n_steps:
                 for k in range(NS):
-                    xi[k] = X[g + 1, i, k]
+                    xi[k] = X[g + 1 - g_start, i, k]
                 for cc in range(NC):
-                    mv[cc] = mu[g + 1, i, cc]
+                    mv[cc] = mu[r1, i, cc]
+                    mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
                 _h_vjp(xi, p, mv, li, gp)
-                _coupling(g, i, H, indptr, indices, w, delays, diff, rowsum, c)
+                _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c)
                 for k in range(NS):
-                    xi[k] = X[g, i, k]
+                    xi[k] = X[g - g_start, i, k]
                 if heun:
                     _rhs(xi, c, inp, p, const, dx)
                     for k in range(NS):
@@ -213,7 +223,7 @@ def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff
                         li[k] += vx[k]
             else:
                 for k in range(NS):
-                    xi[k] = X[g, i, k]
+                    xi[k] = X[g - g_start, i, k]
             if sample:
                 for o in range(NOUT):
                     v[o] = LY[o, i, g // sample_every - 1]
@@ -230,22 +240,23 @@ def backward(n_steps, dt, heun, X, H, P, const, indptr, indices, w, delays, diff
                         s = g - delays[k]
                         if s < 0:
                             s = 0
-                        mu[s, indices[k], cc] += w[k] * nu[i, cc]
+                        mu[s % R, indices[k], cc] += w[k] * nu[i, cc]
                     if diff != 0.0:
-                        mu[g, i, cc] -= rowsum[i] * nu[i, cc]
-    for i in range(N):
-        for k in range(NP):
-            p[k] = P[i, k]
-            gp[k] = 0.0
-        for k in range(NS):
-            xi[k] = X[0, i, k]
-            li[k] = lam[i, k]
-        for cc in range(NC):
-            mv[cc] = mu[0, i, cc]
-        _h_vjp(xi, p, mv, li, gp)
-        for k in range(NS):
-            lam[i, k] = li[k]
-        for k in range(NP):
-            GP[i, k] += gp[k]
-    return lam
+                        mu[g % R, i, cc] -= rowsum[i] * nu[i, cc]
+    if g_start == 0:  # the initial state's coupled quantities (also the history before t = 0)
+        for i in range(N):
+            for k in range(NP):
+                p[k] = P[i, k]
+                gp[k] = 0.0
+            for k in range(NS):
+                xi[k] = X[0, i, k]
+                li[k] = lam[i, k]
+            for cc in range(NC):
+                mv[cc] = mu[0, i, cc]
+                mu[0, i, cc] = 0.0
+            _h_vjp(xi, p, mv, li, gp)
+            for k in range(NS):
+                lam[i, k] = li[k]
+            for k in range(NP):
+                GP[i, k] += gp[k]
 '''
