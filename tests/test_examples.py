@@ -16,14 +16,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BIN = Path(sys.executable).parent
 
 
-def _run(name, cwd, mpi=0, args=()):
+def _run(name, cwd, mpi=0, args=(), stderr=False):
+    """stdout of the example in fast mode (and its stderr with ``stderr=True``)."""
     cmd = [sys.executable, str(EXAMPLES / name), *args]
     if mpi:
         cmd = [str(BIN / "mpiexec"), "-n", str(mpi)] + cmd
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "BRAINSWEEP_FAST": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc.stdout
+    return (proc.stdout, proc.stderr) if stderr else proc.stdout
 
 
 def _pngs(cwd, *names):
@@ -32,7 +33,10 @@ def _pngs(cwd, *names):
 
 
 def test_01_single_node(tmp_path):
-    out = _run("01_single_node.py", tmp_path)
+    out, err = _run("01_single_node.py", tmp_path, stderr=True)
+    # runs whose inputs leave the ALN tables are explained in one line, not one warning per run
+    assert "transfer-table look-ups" not in err, err[-2000:]
+    assert len(re.findall(r"outside the ALN transfer-function tables", out)) <= 1
     _pngs(tmp_path, "01_timeseries.png", "01_bifurcation_2d.png", "01_bifurcation_1d.png")
     df = load(tmp_path / "single_node.h5").df
     assert len(df) == 36 and (df["status"] == "ok").all()
@@ -70,8 +74,10 @@ def test_04_evolution(tmp_path):
     df = load(tmp_path / "evo_circle.h5").df
     np.testing.assert_allclose(df["fitness"], np.abs(df["x"] ** 2 + df["y"] ** 2 - 1), rtol=1e-12)
     assert sorted(df["generation"].unique()) == list(range(6))
-    best_per_gen = df.groupby("generation")["fitness"].min()
-    assert best_per_gen.iloc[-1] < 0.1 and best_per_gen.iloc[-1] < best_per_gen.iloc[0]
+    # the population moves onto the circle (the adaptive algorithm keeps no elite, so a single
+    # generation's best may be worse than an earlier one; the median falls clearly in every seed tried)
+    median = df.groupby("generation")["fitness"].median()
+    assert median.iloc[-1] < median.iloc[0] / 2 and df["fitness"].min() < 0.1
     fc = load(tmp_path / "evo_fc.h5").df
     assert (fc["status"] == "ok").all() and fc["K_gl"].between(0, 2).all() and fc["a"].between(-0.5, 0.2).all()
     assert "hidden {'K_gl': 0.6, 'a': -0.05}; best K_gl=" in out
