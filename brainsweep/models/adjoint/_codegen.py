@@ -88,15 +88,15 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     lam = sum(vi * fi for vi, fi in zip(v, spec.rhs))
     t = [(f"vx[{k}] =", sp.diff(lam, s)) for k, s in enumerate(spec.states)]
     t += [(f"vc[{k}] =", sp.diff(lam, s)) for k, s in enumerate(spec.coupling)]
-    t += [(f"+vp[{pidx[s]}]", sp.diff(lam, s)) for s in params if lam.has(s)]
-    fn = [_function("_f_vjp", "x, c, p, v, vx, vc, vp", t, {**states, **cpl, **params, **vmap})]
+    t += [(f"+vp[i, {pidx[s]}]", sp.diff(lam, s)) for s in params if lam.has(s)]
+    fn = [_function("_f_vjp", "x, c, p, v, vx, vc, vp, i", t, {**states, **cpl, **params, **vmap})]
     # coupled quantities h(x, p): forward (only without the model's coupled_fn) and VJP (+=)
     w = sp.symbols(f"adjw_0:{len(spec.coupled)}", real=True)
     wmap = {s: f"v[{k}]" for k, s in enumerate(w)}
     hl = sum(wi * hi for wi, hi in zip(w, spec.coupled))
     t = [(f"+vx[{k}]", sp.diff(hl, s)) for k, s in enumerate(spec.states) if hl.has(s)]
-    t += [(f"+vp[{pidx[s]}]", sp.diff(hl, s)) for s in params if hl.has(s)]
-    fn.append(_function("_h_vjp", "x, p, v, vx, vp", t, {**states, **params, **wmap}))
+    t += [(f"+vp[i, {pidx[s]}]", sp.diff(hl, s)) for s in params if hl.has(s)]
+    fn.append(_function("_h_vjp", "x, p, v, vx, vp, i", t, {**states, **params, **wmap}))
     # outputs o(x, p) and their VJP (+=)
     outs = [sp.sympify(spec.outputs[n]) for n in output_names]
     fn.append(_function("_o", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(outs)],
@@ -105,8 +105,8 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     umap = {s: f"v[{k}]" for k, s in enumerate(u)}
     ol = sum(ui * oi for ui, oi in zip(u, outs))
     t = [(f"+vx[{k}]", sp.diff(ol, s)) for k, s in enumerate(spec.states) if ol.has(s)]
-    t += [(f"+vp[{pidx[s]}]", sp.diff(ol, s)) for s in params if ol.has(s)]
-    fn.append(_function("_o_vjp", "x, p, v, vx, vp", t, {**states, **params, **umap}))
+    t += [(f"+vp[i, {pidx[s]}]", sp.diff(ol, s)) for s in params if ol.has(s)]
+    fn.append(_function("_o_vjp", "x, p, v, vx, vp, i", t, {**states, **params, **umap}))
     if model_cls.coupled_fn is not None:
         cf = model_cls.coupled_fn
         coupled_import = f"from {cf.__module__} import {cf.__name__} as _coupled_jit"

@@ -39,28 +39,36 @@ $COUPLED_DEF
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _lagged(H, g, base, delays, indices, k, cc):
+    s = g - delays[k]
+    return H[max(s, 0) - base, indices[k], cc]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c):
-    """Coupling vector of node i at step g; H[s - base] holds the coupled quantities of step s."""
+    """Coupling vector of node i at step g; H[s - base] holds the coupled quantities of step s.
+    Connection k of the row goes to partial sum (k - k0) % 4, added (q0 + q1) + (q2 + q3): the
+    engine's order, so the values are the engine's."""
+    k0 = indptr[i]
+    k1 = indptr[i + 1]
     for cc in range(NC):
         q0 = 0.0
         q1 = 0.0
         q2 = 0.0
         q3 = 0.0
-        k0 = indptr[i]
-        for k in range(k0, indptr[i + 1]):
-            s = g - delays[k]
-            if s < 0:
-                s = 0
-            r = (k - k0) % 4
-            v = w[k] * H[s - base, indices[k], cc]
-            if r == 0:
-                q0 += v
-            elif r == 1:
-                q1 += v
-            elif r == 2:
-                q2 += v
-            else:
-                q3 += v
+        k = k0
+        while k + 3 < k1:
+            q0 += w[k] * _lagged(H, g, base, delays, indices, k, cc)
+            q1 += w[k + 1] * _lagged(H, g, base, delays, indices, k + 1, cc)
+            q2 += w[k + 2] * _lagged(H, g, base, delays, indices, k + 2, cc)
+            q3 += w[k + 3] * _lagged(H, g, base, delays, indices, k + 3, cc)
+            k += 4
+        if k < k1:
+            q0 += w[k] * _lagged(H, g, base, delays, indices, k, cc)
+        if k + 1 < k1:
+            q1 += w[k + 1] * _lagged(H, g, base, delays, indices, k + 1, cc)
+        if k + 2 < k1:
+            q2 += w[k + 2] * _lagged(H, g, base, delays, indices, k + 2, cc)
         acc = (q0 + q1) + (q2 + q3)
         if diff != 0.0:
             acc -= rowsum[i] * H[g - base, i, cc]
@@ -169,7 +177,6 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
     vx = np.zeros(NS)
     lxp = np.zeros(NS)
     p = np.zeros(NP)
-    gp = np.zeros(NP)
     v = np.zeros(max(NOUT, 1))
     uni = _uniform(P)
     if uni:
@@ -182,10 +189,9 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
         sample = g > 0 and g % sample_every == 0 and g // sample_every - 1 < n_samples
         r1 = (g + 1) % R
         for i in range(N):
-            for k in range(NP):
-                if not uni:
+            if not uni:
+                for k in range(NP):
                     p[k] = P[i, k]
-                gp[k] = 0.0
             for k in range(NS):
                 li[k] = lam[i, k]
             if g < n_steps:
@@ -194,7 +200,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 for cc in range(NC):
                     mv[cc] = mu[r1, i, cc]
                     mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
-                _h_vjp(xi, p, mv, li, gp)
+                _h_vjp(xi, p, mv, li, GP, i)
                 _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c)
                 for k in range(NS):
                     xi[k] = X[g - g_start, i, k]
@@ -203,12 +209,12 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     for k in range(NS):
                         xp[k] = xi[k] + dt * dx[k]
                         a[k] = 0.5 * dt * li[k]
-                    _f_vjp(xp, c, p, a, lxp, vc, gp)
+                    _f_vjp(xp, c, p, a, lxp, vc, GP, i)
                     for cc in range(NC):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
                         bv[k] = a[k] + dt * lxp[k]
-                    _f_vjp(xi, c, p, bv, vx, vc, gp)
+                    _f_vjp(xi, c, p, bv, vx, vc, GP, i)
                     for cc in range(NC):
                         nu[i, cc] += vc[cc]
                     for k in range(NS):
@@ -216,7 +222,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 else:
                     for k in range(NS):
                         a[k] = dt * li[k]
-                    _f_vjp(xi, c, p, a, vx, vc, gp)
+                    _f_vjp(xi, c, p, a, vx, vc, GP, i)
                     for cc in range(NC):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
@@ -227,11 +233,9 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
             if sample:
                 for o in range(NOUT):
                     v[o] = LY[o, i, g // sample_every - 1]
-                _o_vjp(xi, p, v, li, gp)
+                _o_vjp(xi, p, v, li, GP, i)
             for k in range(NS):
                 lam[i, k] = li[k]
-            for k in range(NP):
-                GP[i, k] += gp[k]
         if g < n_steps:
             for i in range(N):
                 k0 = indptr[i]
@@ -247,16 +251,13 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
         for i in range(N):
             for k in range(NP):
                 p[k] = P[i, k]
-                gp[k] = 0.0
             for k in range(NS):
                 xi[k] = X[0, i, k]
                 li[k] = lam[i, k]
             for cc in range(NC):
                 mv[cc] = mu[0, i, cc]
                 mu[0, i, cc] = 0.0
-            _h_vjp(xi, p, mv, li, gp)
+            _h_vjp(xi, p, mv, li, GP, i)
             for k in range(NS):
                 lam[i, k] = li[k]
-            for k in range(NP):
-                GP[i, k] += gp[k]
 '''
