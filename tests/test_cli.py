@@ -52,6 +52,16 @@ def _cli(*args, cwd):
     return subprocess.run([str(BIN / "brainsweep"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+def _stored(f, name, run):
+    """(node, leading index) of run ``run``'s stored array ``name``: a row of the study's array of
+    that name, or the node in the run's own group."""
+    rows = f"/cli/results/arrays/{name}"
+    if rows in f:
+        return f.get_node(f"{rows}/{name}"), (list(f.get_node(f"{rows}/idx")[:]).index(run),)
+    node, = [n for n in f.walk_nodes("/cli/results", "Array") if n._v_pathname.endswith(f"run_{run:08d}/{name}/{name}")]
+    return node, ()
+
+
 def test_run_info_plot_reproduce_archive(study_dir, capsys):
     assert main(["run", "study.yaml", "-q"]) == 0
     res = load(study_dir / "cli.h5")
@@ -75,8 +85,8 @@ def test_run_info_plot_reproduce_archive(study_dir, capsys):
     assert main(["reproduce", "cli.h5", "--run", "3"]) == 0
     assert "reproduced bit for bit" in capsys.readouterr().out
     with tables.open_file(study_dir / "cli.h5", "a") as f:  # change one stored sample by 1 ulp
-        node, = [n for n in f.walk_nodes("/cli/results", "Array") if n._v_pathname.endswith("run_00000003/x/x")]
-        node[0, 7] = np.nextafter(node[0, 7], np.inf)
+        node, row = _stored(f, "x", 3)
+        node[row + (0, 7)] = np.nextafter(node[row + (0, 7)], np.inf)
     assert main(["reproduce", "cli.h5", "--run", "3"]) == 1
     err = capsys.readouterr().err
     assert "DOES NOT MATCH" in err and "x: differs" in err
