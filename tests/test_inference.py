@@ -124,8 +124,14 @@ def test_state_round_trip_asks_the_same_batch():
     assert a.ask().points == b.ask().points
 
 
-def test_study_without_features_is_refused(tmp_path):
+def test_a_plain_study_gets_the_features_and_an_unwrapped_evaluator_is_refused(tmp_path):
+    from brainsweep.inference._evaluator import FeatureEvaluator
     study = Study(gaussian, SPACE, SBI(simulations=20, features=take_x), path=str(tmp_path / "nf.h5"), seed=1)
+    assert isinstance(study.evaluator, FeatureEvaluator)  # Study(m, space, SBI(...)) as the issue writes it
+    rec = study.evaluator.evaluate_chunk([(0, {"mu": 1.0, "s": 1.0}, 5)])[0]
+    assert rec.status == "ok" and rec.scalars["n_features"] == 2
+    np.testing.assert_array_equal([rec.scalars["x_000"], rec.scalars["x_001"]], take_x(gaussian({"mu": 1.0, "s": 1.0}, seed=5)))
+    study.evaluator = study.evaluator.base  # a runs' evaluation without the features
     with pytest.raises(ValueError, match="return no features"):
         study.run(progress=False)
 
@@ -161,7 +167,8 @@ def test_posterior_matches_the_analytic_one(trained):
     assert 0.7 * SIGMA < mu.std() < 1.35 * SIGMA and 0.7 * SIGMA < log_s.std() < 1.35 * SIGMA
 
 
-def test_diverged_runs_excluded_and_counted(tmp_path):
+def test_diverged_runs_excluded_and_counted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # sbi's default tracker would write ./sbi-logs here
     sbi = SBI(simulations=60, features=take_x, density_estimator=NET, training={"max_num_epochs": 2})
     path = str(tmp_path / "hole.h5")
     res = sbi.study(gaussian_with_hole, SPACE, path, seed=4).run(progress=False)
@@ -172,6 +179,7 @@ def test_diverged_runs_excluded_and_counted(tmp_path):
     data = training_data(path)
     assert int((data["status"] == "diverged").sum()) == n_div and np.isnan(data["x"][data["status"] == "diverged"]).all()
     assert list(res.df.columns[res.df.columns.str.startswith("x_")]) == ["x_000", "x_001"]
+    assert not (tmp_path / "sbi-logs").exists()  # training logs nothing into the working folder
 
 
 def test_calibration_is_uniform_and_covers(trained):
@@ -181,7 +189,7 @@ def test_calibration_is_uniform_and_covers(trained):
     assert np.all(c["ks_pvals"] > 0.01), c["ks_pvals"]
     levels = list(np.round(c["levels"], 2))
     for level in (0.5, 0.9):
-        assert abs(c["coverage"][levels.index(level)] - level) < 0.1, c["coverage"]
+        assert abs(c["coverage"][levels.index(level)] - level) < 0.05, c["coverage"]
 
 
 def test_posterior_in_a_new_process_samples_the_same(trained, tmp_path):

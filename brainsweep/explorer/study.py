@@ -100,6 +100,9 @@ class Study:
         self.name = name
         self.attachments = dict(attachments or {})
         self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep)
+        wrap = getattr(strategy, "wrap_evaluator", None)
+        if wrap is not None:  # a strategy that needs more of each run (SBI: its summary features)
+            self.evaluator = wrap(self.evaluator)
 
     # -- identity -----------------------------------------------------------------
     def fingerprint(self) -> dict:

@@ -49,6 +49,29 @@ def _build(build: dict, theta, x):
     return posterior_nn(model=build["model"], **kwargs)(theta, x)
 
 
+class _NoTracker:
+    """sbi's tracker protocol, logging nothing: its default writes TensorBoard files into
+    ``./sbi-logs`` of whatever folder the study runs in; the training summary is stored in
+    the study file instead."""
+
+    log_dir = None
+
+    def log_metric(self, name, value, step=None):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_params(self, params):
+        pass
+
+    def add_figure(self, name, figure, step=None):
+        pass
+
+    def flush(self):
+        pass
+
+
 def train_npe(theta: np.ndarray, x: np.ndarray, prior, build: dict, training: dict, seed: int,
               threads: int = 1):
     """Train NPE on ``theta`` (n, d) coordinates and ``x`` (n, k) features; returns
@@ -60,7 +83,7 @@ def train_npe(theta: np.ndarray, x: np.ndarray, prior, build: dict, training: di
     with torch_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         npe = NPE(prior=prior.torch_prior(), density_estimator=lambda th, xx: _build(build, th, xx),
-                  show_progress_bars=False)
+                  tracker=_NoTracker(), show_progress_bars=False)
         npe.append_simulations(_f32(theta), _f32(x))
         estimator = npe.train(show_train_summary=False, **training)
     summary = getattr(npe, "_summary", {}) or {}

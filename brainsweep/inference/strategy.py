@@ -332,12 +332,10 @@ class SBI(Strategy):
         return evaluator if isinstance(evaluator, FeatureEvaluator) else FeatureEvaluator(evaluator, self.features)
 
     def study(self, evaluate, space: ParameterSpace, path: str, **kwargs):
-        """A :class:`~brainsweep.explorer.Study` of ``evaluate`` over ``space`` with this strategy,
-        whose runs also return the features (``kwargs`` as for ``Study``)."""
+        """``Study(evaluate, space, self, path, **kwargs)``: a Study wraps its evaluator with
+        :meth:`wrap_evaluator`, so its runs also return the features."""
         from ..explorer import Study
-        study = Study(evaluate, space, self, path, **kwargs)
-        study.evaluator = self.wrap_evaluator(study.evaluator)
-        return study
+        return Study(evaluate, space, self, path, **kwargs)
 
 
 def _n_features(o: Outcome) -> int | None:
