@@ -18,6 +18,11 @@ runs table's columns). A parameter that stands for the value of one node is name
 of its bounds. All scores are ordinary columns of ``load(path).df``; 2 x 68 parameters make
 ~275 columns, which the runs table holds (tested).
 
+For a brainsweep model the evaluation is
+:class:`brainsweep.models.adjoint.evaluation.AdjointEvaluation` (exact gradients by the discrete
+adjoint of the engine's scheme; Hopf and Jansen-Rit, deterministic Euler/Heun with delays):
+``Study(AdjointEvaluation(model, objective, space, run_kwargs), space, GradientDescent(...))``.
+
 Every iterate of every start is one stored run. A batch is one step of all starts still
 running (on an executor or MPI ranks they are evaluated in parallel) and carries the tag
 ``step``; the start each run belongs to is kept in the strategy state, and
