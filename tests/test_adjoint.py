@@ -189,7 +189,7 @@ def test_recovers_jansen_rit_a_b_from_a_target_spectrum(tmp_path):
     """The notebook's problem on a 4-node delayed network: the mean Welch spectrum of a run with
     hidden a, b is the target; L-BFGS-B from a 2 x 2 grid of starts recovers a, b within 2 %."""
     from brainsweep.explorer import GradientDescent, ParameterSpace, Study, gradient_history
-    from brainsweep.models.adjoint.evaluation import AdjointEvaluation
+    from brainsweep.explorer.adjoint_eval import AdjointEvaluation
 
     m = _jr()
     run = dict(duration=2500.0, dt=0.1, sampling_dt=1.0, integrator="heun", initial_state=np.zeros((4, 6)))
@@ -198,9 +198,10 @@ def test_recovers_jansen_rit_a_b_from_a_target_spectrum(tmp_path):
     target = welch_psd(hidden.run(seed=7, **run)["v_pyr"][:, 500:], 1000.0, nperseg=256)[1].mean(axis=0)
     obj = spectral_correlation_loss(target, 1000.0, 256, "v_pyr", transient=500)
     space = ParameterSpace(bounds={"a": (0.03, 0.07), "b": (0.03, 0.07)})
-    res = Study(AdjointEvaluation(m, obj, space, run), space,
-                GradientDescent("lbfgsb", steps=25, starts=4, start="grid"),
-                path=str(tmp_path / "jr.h5"), seed=1).run(progress=False)
+    study = Study(m, space, GradientDescent("lbfgsb", steps=25, starts=4, start="grid"), objective=obj,
+                  run_kwargs=run, path=str(tmp_path / "jr.h5"), seed=1)  # the issue's form
+    assert isinstance(study.evaluator, AdjointEvaluation)
+    res = study.run(progress=False)
     h = gradient_history(res)
     assert (h.status == "ok").all() and set(h.start) == {0, 1, 2, 3}
     best = h.loc[h.loss.idxmin()]
@@ -212,7 +213,7 @@ def test_recovers_jansen_rit_a_b_from_a_target_spectrum(tmp_path):
 
 def test_adjoint_evaluation_per_node_names_and_bad_names():
     from brainsweep.explorer import ParameterSpace
-    from brainsweep.models.adjoint.evaluation import AdjointEvaluation
+    from brainsweep.explorer.adjoint_eval import AdjointEvaluation
 
     m = _jr()
     obj = sum_of_squares(np.zeros((4, 100)), "v_pyr")

@@ -19,7 +19,7 @@ of its bounds. All scores are ordinary columns of ``load(path).df``; 2 x 68 para
 ~275 columns, which the runs table holds (tested).
 
 For a brainsweep model the evaluation is
-:class:`brainsweep.models.adjoint.evaluation.AdjointEvaluation` (exact gradients by the discrete
+:class:`brainsweep.explorer.adjoint_eval.AdjointEvaluation` (exact gradients by the discrete
 adjoint of the engine's scheme; Hopf and Jansen-Rit, deterministic Euler/Heun with delays):
 ``Study(AdjointEvaluation(model, objective, space, run_kwargs), space, GradientDescent(...))``.
 
@@ -201,6 +201,8 @@ class GradientDescent(Strategy):
         L-BFGS-B's number of stored corrections (scipy's default 10).
     """
 
+    #: a Study of a model with this strategy evaluates it by AdjointEvaluation (exact gradients)
+    needs_gradients = True
     name = "gradient"
 
     def __init__(self, optimizer: str = "adam", lr: float = 0.01, steps: int = 100, starts: int = 1,

@@ -99,7 +99,8 @@ class Study:
         self._replace = False  # set by _open_or_check: the file at path is replaced on creation
         self.name = name
         self.attachments = dict(attachments or {})
-        self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep)
+        self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep,
+                                         gradients=getattr(strategy, "needs_gradients", False))
         wrap = getattr(strategy, "wrap_evaluator", None)
         if wrap is not None:  # a strategy that needs more of each run (SBI: its summary features)
             self.evaluator = wrap(self.evaluator)
@@ -349,7 +350,14 @@ def _progress(enabled: bool, total: int | None, file: StudyFile | None):
     return tqdm(total=total, initial=initial, unit="run", dynamic_ncols=True, smoothing=0.1)
 
 
-def _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep):
+def _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep, gradients=False):
+    if gradients and hasattr(evaluate, "run_batch") and hasattr(evaluate, "params"):
+        # a gradient strategy on a model: loss and exact gradients by the discrete adjoint
+        from .adjoint_eval import AdjointEvaluation
+        if objective is None or keep is not None:
+            raise ValueError("a gradient study of a model needs objective= (a loss with its gradient, "
+                             "brainsweep.evaluation.differentiable) and stores no outputs (keep=)")
+        return AdjointEvaluation(evaluate, objective, space, run_kwargs or {}, timeout=timeout)
     if hasattr(evaluate, "run_batch") and hasattr(evaluate, "params"):
         from .model_eval import ModelEvaluation
         return ModelEvaluation(evaluate, space, objective=objective, run_kwargs=run_kwargs,

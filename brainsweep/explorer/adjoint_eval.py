@@ -16,8 +16,8 @@ import json
 
 import numpy as np
 
-from ...explorer.runner import FunctionEvaluator
-from . import gradient
+from ..models.adjoint import gradient
+from .runner import FunctionEvaluator
 
 __all__ = ["AdjointEvaluation", "split_node_name"]
 
@@ -43,7 +43,7 @@ class AdjointEvaluation(FunctionEvaluator):
 
     def __init__(self, model, objective, space, run_kwargs: dict, loss: str = "loss",
                  timeout: float | None = None):
-        from ...explorer.gradient import grad_name
+        from .gradient import grad_name
 
         kwargs = dict(run_kwargs)
         if "duration" not in kwargs:
