@@ -4,9 +4,12 @@ brainsweep's ``load`` and through plain pypet."""
 import numpy as np
 import pandas as pd
 import pytest
+import tables
 from pypet import Trajectory
 
-from brainsweep.explorer import ParameterSpace, Study, load
+from brainsweep.explorer import GridSearch, ParameterSpace, Study, load
+from brainsweep.explorer._leaves import append_rows
+from brainsweep.explorer.storage import RunRecord, StudyFile
 
 VALUES = {
     "f": 1.25,
@@ -95,8 +98,11 @@ def test_plain_pypet_reads_parameters_and_results(stored):
     assert list(table["score"]) == [2.0, 4.0, 6.0]
     assert list(table["status"]) == ["ok"] * 3
     run = traj.results.runs.run_00000002
-    np.testing.assert_array_equal(run.a_f32, VALUES["a_f32"])
-    assert run.a_f32.dtype == np.float32
+    # small same-shaped arrays: one rows array per name, its idx item gives each row's run
+    rows = traj.results.arrays.a_f32
+    assert list(rows.idx) == [0, 1, 2]
+    np.testing.assert_array_equal(rows.a_f32[list(rows.idx).index(2)], VALUES["a_f32"])
+    assert rows.a_f32.dtype == np.float32 and rows.a_f32.shape == (3, 3, 4)
     assert list(run.a_str) == ["ab", "c", "déf"]
     assert run.s == "héllo wörld"
     np.testing.assert_array_equal(run.d.k, np.zeros(2))
@@ -163,3 +169,101 @@ def test_string_values_longer_than_the_first_batchs_keep_every_character(tmp_pat
     traj = Trajectory(filename=path)
     traj.f_load(index=-1, load_parameters=2, load_results=0)
     assert traj.f_get("conn").f_get_range() == ["tvb68", "my_own_connectome_folder"]
+
+
+# -- small same-shaped per-run arrays: rows of one array per name ----------------------------
+
+def _rows_study(path, n=6, seed=11):
+    def f(p):
+        x = p["x"]
+        ragged = np.arange(int(x) + 1, dtype=np.float64)  # shape differs from run 1 on: run groups
+        return {"v": x, "small": np.full((2, 3), x, np.float32), "ragged": ragged,
+                "big": np.full(20_000, x)}  # 160 kB: a run group
+    return Study(f, ParameterSpace({"x": [float(i) for i in range(n)]}), GridSearch(batch_size=2), path=path,
+                 seed=seed)
+
+
+def test_small_same_shaped_arrays_are_rows_read_transparently(tmp_path):
+    path = tmp_path / "rows.h5"
+    res = _rows_study(path).run(progress=False)
+    for i in range(6):
+        run = res.run(i)
+        np.testing.assert_array_equal(run["small"], np.full((2, 3), float(i), np.float32))
+        assert run["small"].dtype == np.float32
+        np.testing.assert_array_equal(run["ragged"], np.arange(i + 1, dtype=np.float64))
+        np.testing.assert_array_equal(run["big"], np.full(20_000, float(i)))
+    assert sorted(res.arrays("small")) == list(range(6))
+    assert [float(a[0, 0]) for a in res.arrays("small", [5, 2]).values()] == [5.0, 2.0]
+    with tables.open_file(path) as h5:
+        traj = res.trajectory
+        assert h5.get_node(f"/{traj}/results/arrays/small/small").shape == (6, 2, 3)
+        assert h5.get_node(f"/{traj}/results/arrays/ragged/idx").read().tolist() == [0]
+        groups = h5.get_node(f"/{traj}/results/runs/run_set_00000")
+        assert sorted(g._v_name for g in groups) == [f"run_{i:08d}" for i in range(6)]
+        assert "small" not in groups.run_00000003 and "ragged" in groups.run_00000003
+
+
+def test_rows_written_before_a_kill_are_dropped_on_resume_and_results_are_identical(tmp_path, monkeypatch):
+    ref = _rows_study(tmp_path / "ref.h5").run(progress=False)
+    path = tmp_path / "kill.h5"
+    real = StudyFile._append_rows
+    calls = {"n": 0}
+
+    def killed(self, records, tags):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second batch's rows and groups are flushed, its table rows not
+            raise KeyboardInterrupt
+        return real(self, records, tags)
+
+    monkeypatch.setattr(StudyFile, "_append_rows", killed)
+    monkeypatch.setattr(StudyFile, "_drop_array_rows", lambda self, lengths: None)  # a SIGKILL cleans nothing
+    monkeypatch.setattr(StudyFile, "_drop_groups", lambda self, paths: None)
+    with pytest.raises(KeyboardInterrupt):
+        _rows_study(path).run(progress=False)
+    with tables.open_file(path) as h5:  # rows of runs without a table row are in the file
+        idx = h5.get_node("/kill/results/arrays/small/idx").read().tolist()
+    stored = load(path).df.index.tolist()
+    orphans = [i for i in idx if i not in stored]
+    assert stored and orphans and idx == sorted(stored + orphans)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=f"dropped {len(orphans)} row\\(s\\) of result 'small'"):
+        res = _rows_study(path).run(progress=False)
+    pd.testing.assert_frame_equal(res.df[["x", "v", "seed", "status"]], ref.df[["x", "v", "seed", "status"]])
+    for i in range(6):
+        a, b = res.run(i), ref.run(i)
+        assert set(a) == set(b)
+        for k in ("small", "ragged", "big"):
+            np.testing.assert_array_equal(a[k], b[k])
+    with tables.open_file(path) as h5:
+        assert h5.get_node(f"/{res.trajectory}/results/arrays/small/idx").read().tolist() == list(range(6))
+
+
+def test_a_run_stored_in_two_rows_is_read_from_its_last_row(tmp_path):
+    path = str(tmp_path / "dup.h5")
+    space = ParameterSpace({"x": [0.0, 1.0]})
+    with StudyFile.create(path, space, {"t": 1}, 1, {"p": "1"}) as f:
+        f.register_batch(space.grid_points())
+        append_rows(f.h5, f.rows_path, "a", [1], [np.full(4, -1.0)])  # a stale row of run 1
+        f.write_runs([RunRecord(0, "ok", 0, values={"a": np.full(4, 0.0)}),
+                      RunRecord(1, "ok", 1, values={"a": np.full(4, 1.0)})], {"batch": 0})
+    res = load(path)
+    assert {i: a.tolist() for i, a in res.arrays("a").items()} == {0: [0.0] * 4, 1: [1.0] * 4}
+    assert res.run(1)["a"].tolist() == [1.0] * 4
+
+
+def test_to_xarray_needs_one_shape_and_names_a_missing_xarray(tmp_path):
+    res = _rows_study(tmp_path / "xr.h5", n=3).run(progress=False)
+    with pytest.raises(ValueError, match="3 shapes"):
+        res.to_xarray("ragged")
+    with pytest.raises(KeyError, match="no run stored an array 'nothing'"):
+        res.to_xarray("nothing")
+    try:
+        import xarray  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install xarray"):
+            res.to_xarray("small")
+        return
+    da = res.to_xarray("small")
+    assert da.dims == ("run", "small_dim_0", "small_dim_1") and da["run"].values.tolist() == [0, 1, 2]
+    assert da["x"].values.tolist() == [0.0, 1.0, 2.0]
+    np.testing.assert_array_equal(da.sel(run=2).values, res.run(2)["small"])

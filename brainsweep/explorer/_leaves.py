@@ -176,3 +176,95 @@ def _read_frame(table: tables.Table) -> pd.DataFrame:
         order = [c.decode() for c in table.attrs.BRAINSWEEP_COLUMNS]
         df = df[order]
     return df
+
+
+# -- small same-shaped per-run arrays: one row per run ------------------------------------
+#
+# ``<results>/arrays/<name>`` is a pypet Result leaf holding two growing arrays: ``<name>``
+# (one row per run, the shape and dtype of the first value stored under that name) and
+# ``idx`` (the run index of each row). Rows are appended before the runs' table rows; a row
+# whose run has no table row is an orphan of an interrupted write (see ``_repair``), and a
+# run index stored twice is read from its last row, so a rerun run never reads a stale row.
+
+ROW_MAX_BYTES = 65536  # per-run arrays up to this size (bytes) go into rows, larger ones into groups
+_IDX = "idx"
+
+
+def row_eligible(value) -> bool:
+    """A numeric array small enough to be stored as one row of its name's rows array."""
+    return (isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim >= 1
+            and 0 < value.nbytes <= ROW_MAX_BYTES)
+
+
+def rows_leaf(h5: tables.File, where: str, name: str):
+    """The rows leaf of result ``name`` under ``where`` (``<results>/arrays``), or None."""
+    path = f"{where}/{name}"
+    return h5.get_node(path) if path in h5 else None
+
+
+def fits_rows(leaf, value) -> bool:
+    """Whether ``value`` can be a row of ``leaf`` (same shape and dtype as its rows)."""
+    data = leaf._f_get_child(leaf._v_name)
+    return tuple(data.shape[1:]) == value.shape and data.atom.dtype == value.dtype
+
+
+def append_rows(h5: tables.File, where: str, name: str, idxs: list, values: list) -> None:
+    """Append ``values`` (same shape and dtype) as rows of result ``name``, run indices ``idxs``."""
+    leaf = rows_leaf(h5, where, name)
+    if leaf is None:
+        parent, gname = where.rsplit("/", 1)
+        if where not in h5:
+            h5.create_group(parent, gname, createparents=True)
+        leaf = h5.create_group(where, name)
+        for k, v in _LEAF_ATTRS.items():
+            leaf._v_attrs[k] = v
+        first = values[0]
+        data = h5.create_earray(leaf, name, tables.Atom.from_dtype(first.dtype), (0,) + first.shape,
+                                expectedrows=100_000)
+        index = h5.create_earray(leaf, _IDX, tables.Int64Atom(), (0,), expectedrows=100_000)
+        for node in (data, index):
+            node.attrs.SRVC_DATA_COLL_TYPE = np.str_("COLL_NDARRAY")
+            node.attrs.SRVC_STORE = np.str_("EARRAY")
+    leaf._f_get_child(name).append(np.stack(values))
+    leaf._f_get_child(_IDX).append(np.asarray(idxs, dtype=np.int64))
+
+
+def rows_lengths(h5: tables.File, where: str) -> dict:
+    """``{name: (rows, indices)}`` of every rows leaf under ``where``."""
+    if where not in h5:
+        return {}
+    return {leaf._v_name: (leaf._f_get_child(leaf._v_name).nrows, leaf._f_get_child(_IDX).nrows)
+            for leaf in h5.get_node(where)._f_iter_nodes("Group")}
+
+
+def truncate_rows(h5: tables.File, where: str, name: str, n: int) -> None:
+    """Keep the first ``n`` rows (and indices) of result ``name``."""
+    leaf = rows_leaf(h5, where, name)
+    for node in (leaf._f_get_child(name), leaf._f_get_child(_IDX)):
+        if node.nrows > n:
+            node.truncate(n)
+
+
+def row_indices(leaf) -> np.ndarray:
+    """Run index of each complete row (rows beyond the shorter of the two arrays ignored)."""
+    data, index = leaf._f_get_child(leaf._v_name), leaf._f_get_child(_IDX)
+    return index.read(0, min(data.nrows, index.nrows))
+
+
+def read_rows(leaf, idxs=None) -> dict:
+    """``{run index: array}`` of the rows of ``leaf`` (only runs ``idxs`` if given); a run
+    stored in several rows is read from its last one."""
+    stored = row_indices(leaf)
+    rev_unique, rev_first = np.unique(stored[::-1], return_index=True)
+    last = len(stored) - 1 - rev_first  # position of each run index's last row
+    if idxs is not None:
+        keep = np.isin(rev_unique, np.asarray(list(idxs), dtype=np.int64))
+        rev_unique, last = rev_unique[keep], last[keep]
+    if not len(last):
+        return {}
+    order = np.argsort(last)
+    data = leaf._f_get_child(leaf._v_name)
+    pos = last[order]
+    rows = data.read(int(pos[0]), int(pos[-1]) + 1)[pos - pos[0]] if len(pos) * 4 > pos[-1] - pos[0] \
+        else np.stack([data[int(p)] for p in pos])
+    return {int(i): rows[k] for k, i in enumerate(rev_unique[order])}

@@ -13,6 +13,9 @@ an interruption can leave only these, each repaired here with a note:
   is stored and it was not told, otherwise refused;
 - a strategy state whose batch is not marked told (or the reverse): the flags follow the states;
 - a run group without a table row (its write was cut short): removed, the run runs again;
+- rows of small per-run arrays (``results/arrays``) without a table row at the end of their
+  array, or a rows array longer than its index array: truncated (a run index stored twice is
+  read from its last row, so a row left elsewhere can never be read for a rerun run);
 - a replacement runs table left beside the old one: the complete one is kept;
 - a sorted tail of the runs table written aside: copied over the table's tail again.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._leaves import row_indices, rows_leaf, rows_lengths, truncate_rows
 from .storage import StudyFileError
 
 __all__ = ["check_and_repair"]
@@ -38,6 +42,7 @@ def check_and_repair(file) -> list[str]:
     _settle_told(file, notes)
     _check_rows(file)
     _drop_orphan_groups(file, notes)
+    _drop_orphan_rows(file, notes)
     if notes:
         file.h5.flush()
         file._nodes.clear()
@@ -165,6 +170,19 @@ def _drop_orphan_groups(file, notes: list) -> None:
     if orphans:
         notes.append(f"removed {len(orphans)} run group(s) whose table row was never written "
                      f"(an interrupted write); those runs run again")
+
+
+def _drop_orphan_rows(file, notes: list) -> None:
+    stored = file._table.col("idx") if file._table is not None else np.zeros(0, np.int64)
+    for name, (n_data, n_idx) in rows_lengths(file.h5, file.rows_path).items():
+        leaf = rows_leaf(file.h5, file.rows_path, name)
+        idx = row_indices(leaf)
+        orphan = ~np.isin(idx, stored)
+        keep = len(idx) - int(np.argmin(orphan[::-1])) if not orphan.all() else 0
+        if keep < max(n_data, n_idx):
+            truncate_rows(file.h5, file.rows_path, name, keep)
+            notes.append(f"dropped {max(n_data, n_idx) - keep} row(s) of result {name!r} whose table row "
+                         f"was never written (an interrupted write); those runs run again")
 
 
 def _idx_of(name: str) -> int:

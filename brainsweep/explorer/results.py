@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ._leaves import read_value
+from ._leaves import read_rows, read_value, rows_leaf, rows_lengths
 from .storage import RESERVED, StudyFile, StudyFileError, UntrustedStateError, read_attachments, run_group
 
 __all__ = ["load", "Results"]
@@ -115,18 +115,51 @@ class Results:
             if group is not None:
                 for child in group._f_iter_nodes():
                     out[child._v_name] = read_value(child)
+            for name in rows_lengths(f.h5, f.rows_path):
+                rows = read_rows(rows_leaf(f.h5, f.rows_path, name), [idx])
+                if idx in rows:
+                    out[name] = rows[idx]
         return out
 
     def arrays(self, key: str, idxs=None) -> dict:
         """``{idx: value}`` of one stored result over many runs (default: all ok runs)."""
         idxs = self.df.index[self.df["status"] == "ok"] if idxs is None else idxs
+        idxs = [int(i) for i in idxs]
         out = {}
         with StudyFile.open(self.path, "r") as f:
+            leaf = rows_leaf(f.h5, f.rows_path, key)
+            from_rows = {} if leaf is None else read_rows(leaf, idxs)
             for i in idxs:
-                group = run_group(f.h5, self.trajectory, int(i))
+                if i in from_rows:
+                    out[i] = from_rows[i]
+                    continue
+                group = run_group(f.h5, self.trajectory, i)
                 if group is not None and key in group:
-                    out[int(i)] = read_value(group._f_get_child(key))
+                    out[i] = read_value(group._f_get_child(key))
         return out
+
+    def to_xarray(self, key: str, idxs=None):
+        """An ``xarray.DataArray`` of stored array result ``key`` over runs ``idxs`` (default:
+        all ok runs that stored it): dimensions ``run`` (the run index) and ``<key>_dim_0``...,
+        the run's parameters as coordinates along ``run``. The arrays must share one shape.
+        Needs xarray (``pip install xarray``; not a brainsweep requirement)."""
+        values = self.arrays(key, idxs)
+        if not values:
+            raise KeyError(f"to_xarray: no run stored an array {key!r} in {self.path}")
+        shapes = {np.shape(v) for v in values.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"to_xarray: the runs' {key!r} arrays have {len(shapes)} shapes "
+                             f"({sorted(shapes)[:3]}...); use arrays({key!r}) for ragged results")
+        runs = sorted(values)
+        data = np.stack([np.asarray(values[i]) for i in runs])
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("Results.to_xarray needs xarray, which is not installed: pip install xarray") from None
+        dims = ["run"] + [f"{key}_dim_{d}" for d in range(data.ndim - 1)]
+        coords = {"run": runs}
+        coords.update({p: ("run", self.df.loc[runs, p].to_numpy()) for p in self.params})
+        return xr.DataArray(data, dims=dims, coords=coords, name=key)
 
     # -- selection ----------------------------------------------------------------
     def best(self, n: int = 1, key: str | None = None, minimize: bool | None = None) -> pd.DataFrame:

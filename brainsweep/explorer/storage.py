@@ -11,8 +11,22 @@ Layout (``<traj>`` is the trajectory name, by default the file's stem)::
                                         batch is complete: idx, status, seed, runtime, finished,
                                         worker, message, strategy tags, parameters, scalar scores
                                         (a pypet ObjectTable leaf)
-    /<traj>/results/runs/run_set_XXXXX/run_XXXXXXXX/   that run's non-scalar results (pypet
-                                        Result leaves), 1000 runs per set as pypet groups them
+    /<traj>/results/arrays/<name>/      small per-run arrays of result <name> (numbers, <= 64 kB,
+                                        the shape and dtype of the first one stored): one row per
+                                        run in the growing array ``<name>``, the run index of each
+                                        row in ``idx`` (a pypet Result leaf with these two items)
+    /<traj>/results/runs/run_set_XXXXX/run_XXXXXXXX/   that run's other non-scalar results
+                                        (larger or differently shaped arrays, strings, frames,
+                                        dicts; the traceback of a failed run) as pypet Result
+                                        leaves, 1000 runs per set as pypet groups them
+
+``load(path).run(i)`` and ``load(path).arrays(name)`` read both kinds transparently. With
+plain pypet, ``traj.f_load(index=-1, load_results=2)`` gives the rows as one result:
+``rows = traj.results.arrays.<name>``; run ``i``'s value is
+``rows.<name>[list(rows.idx).index(i)]`` (each stored run has one row; only a file
+interrupted during a write and not resumed since may hold rows of runs missing from the
+runs table, and brainsweep reads a run index stored twice from its last row). Rows stay about the size of their data:
+a run group costs ~4 kB of HDF5 metadata, a row none.
     /<traj>/results/study/...           provenance (versions, host, command, git commit, time)
 
 Format 1 (brainsweep before format 2) kept the bookkeeping in a top-level ``/brainsweep``
@@ -22,8 +36,8 @@ group, pickled the strategy states and put every run group directly under
 Integrity: a new file is written under a temporary name and renamed once complete; one
 process writes (see :mod:`._filelock`); each write is ordered so that an interruption
 leaves a state that :mod:`._repair` recognises and repairs when the study resumes:
-run groups are flushed before their table rows (a group without a row is an orphan,
-removed), explored values before the batch row that commits them (values beyond the
+run groups and array rows are flushed before their table rows (a group or a trailing row
+without a table row is an orphan, removed), explored values before the batch row that commits them (values beyond the
 committed batches are dropped), the runs table is replaced by writing a complete new
 table before removing the old one, and its sorted tail is written aside before it is
 copied over the unsorted one.
@@ -44,7 +58,8 @@ import tables
 
 from . import _plain
 from ._filelock import LockedError, WriterLock
-from ._leaves import normalise_value, write_value
+from ._leaves import (append_rows, fits_rows, normalise_value, row_eligible, rows_leaf, rows_lengths,
+                      truncate_rows, write_value)
 from .space import ParameterSpace
 
 __all__ = ["RunRecord", "StudyFile", "StudyFileError", "FORMAT_VERSION", "bookkeeping",
@@ -444,20 +459,23 @@ class StudyFile:
         records = [self._refuse_clashes(r, tags) for r in records]
         self._ensure_table(records, tags)
         created, rows_written = [], False
+        lengths = rows_lengths(self.h5, self.rows_path)
         try:
+            grouped, appended = self._append_array_rows(records)
             for r in records:
-                if r.values or r.traceback:
+                values = grouped[r.idx]
+                if values or r.traceback:
                     where = self.run_group_path(r.idx)
                     if where in self.h5:  # an orphan of an interrupted write: its row is missing
                         self.h5.remove_node(where, recursive=True)
                     parent, name = where.rsplit("/", 1)
                     grp = self.h5.create_group(parent, name, createparents=True)
                     created.append(where)
-                    for key, value in r.values.items():
+                    for key, value in values.items():
                         write_value(self.h5, grp, key, value)
                     if r.traceback:
                         write_value(self.h5, grp, "error", r.traceback)
-            if created:
+            if created or appended:
                 self.h5.flush()
             self._append_rows(records, tags)
             rows_written = True
@@ -466,8 +484,53 @@ class StudyFile:
         except BaseException:
             if not rows_written:
                 self._drop_groups(created)
+                self._drop_array_rows(lengths)
             raise
         done.update(r.idx for r in records)
+
+    @property
+    def rows_path(self) -> str:
+        """Where the rows of small same-shaped per-run arrays are (``<traj>/results/arrays``)."""
+        return f"{self._root}/results/arrays"
+
+    def _append_array_rows(self, records: list[RunRecord]) -> dict:
+        """Append each record's small arrays that match their name's rows (the first such
+        array of a name fixes its shape and dtype) as rows; return ``{idx: other values}``
+        and whether any row was appended."""
+        rows: dict = {}
+        grouped = {}
+        for r in records:
+            grouped[r.idx] = {}
+            for key, value in r.values.items():
+                if not row_eligible(value):
+                    grouped[r.idx][key] = value
+                    continue
+                if key not in rows:
+                    leaf = rows_leaf(self.h5, self.rows_path, key)
+                    rows[key] = (leaf, [], [])
+                leaf, idxs, vals = rows[key]
+                first = vals[0] if vals else None
+                fits = fits_rows(leaf, value) if leaf is not None else (
+                    first is None or (first.shape == value.shape and first.dtype == value.dtype))
+                if fits:
+                    idxs.append(r.idx)
+                    vals.append(value)
+                else:
+                    grouped[r.idx][key] = value
+        appended = False
+        for key, (_, idxs, vals) in rows.items():
+            if vals:
+                append_rows(self.h5, self.rows_path, key, idxs, vals)
+                appended = True
+        return grouped, appended
+
+    def _drop_array_rows(self, lengths: dict) -> None:
+        """Truncate the rows arrays back to ``lengths`` (a write that failed before its table rows)."""
+        try:
+            for name in rows_lengths(self.h5, self.rows_path):
+                truncate_rows(self.h5, self.rows_path, name, min(lengths.get(name, (0, 0))))
+        except Exception:  # noqa: BLE001 - the repair on resume drops what is left
+            pass
 
     def _drop_groups(self, paths: list[str]) -> None:
         for where in paths:
