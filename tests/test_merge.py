@@ -3,10 +3,11 @@ one study file with every run, renumbered, and its parameters, scores and arrays
 
 import numpy as np
 import pytest
+import tables
 
 from brainsweep.explorer import GridSearch, ParameterSpace, Study, load
 from brainsweep.explorer.merge import merge
-from brainsweep.explorer.storage import StudyFileError
+from brainsweep.explorer.storage import StudyFileError, bookkeeping
 
 SPACE = {"x": [0.0, 1.0, 2.0], "k": [1, 2]}
 
@@ -54,6 +55,10 @@ def test_merge_keeps_every_run_renumbered_with_its_values(tmp_path):
     assert m.fingerprint["evaluate"] == a.fingerprint["evaluate"]
     assert [s["study_id"] for s in m.provenance["merged_from"]] == [a.study_id, b.study_id]
     assert sorted(m.arrays("small")) == [i for i in range(12) if i not in (5, 11)]
+    with tables.open_file(tmp_path / "a.h5") as src, tables.open_file(tmp_path / "all.h5") as dst:
+        bk_a, bk_m = bookkeeping(src), bookkeeping(dst)
+        assert "evaluator_ref" in bk_a and bk_m.evaluator_ref.read().tobytes() == bk_a.evaluator_ref.read().tobytes()
+        assert "evaluator" not in bk_m  # a copied pickle would count as created by this process
 
 
 def test_merge_refuses_other_spaces_evaluators_and_existing_outputs(tmp_path):

@@ -12,8 +12,8 @@ evaluator identity (its code included); their strategies may differ (a grid spli
 jobs, evolutions with other seeds): the merged file's strategy is the inputs' one if they
 all share it, else ``{"name": "merged", "parts": [...]}``, keeping objectives and weights
 the inputs share. The merged file is read with :func:`load`; it is not resumable (no
-strategy state is carried over). Nothing is unpickled: the evaluator's reference (and
-pickle, if any) is copied as bytes from the first input.
+strategy state is carried over). Nothing is unpickled: the evaluator's plain reference is
+copied as bytes from the first input; its pickle (if any) is not copied.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from .storage import TAG_NAMES, RunRecord, StudyFile, StudyFileError, bookkeepin
 __all__ = ["merge"]
 
 _CHUNK = 500  # runs read and written at once
-_OWN_NODES = ("fingerprint", "provenance", "batches", "states", "states_plain", "attachments")
+# not copied: the merged file's own documents, and the evaluator pickle (a file created by
+# this process is trusted by reproduce, so a copied pickle would bypass --trust)
+_OWN_NODES = ("fingerprint", "provenance", "batches", "states", "states_plain", "attachments", "evaluator")
 
 
 def merge(paths, out, overwrite: bool = False) -> str:
