@@ -91,6 +91,10 @@ def test_per_node_gradients_sum_to_the_global_one():
     _, g_glob = gradient(m, obj, ["a"], DURATION, integrator="heun", **RUN)
     assert g_node["a"].shape == (4,)
     assert g_glob["a"] == pytest.approx(g_node["a"].sum(), rel=1e-12)
+    loss, g_method = m.gradient(obj, ["a"], DURATION, integrator="heun", per_node=["a"], **RUN)  # the model's API
+    np.testing.assert_array_equal(g_method["a"], g_node["a"])
+    with pytest.raises(ValueError, match="no symbolic equations for model WilsonCowanModel"):
+        WilsonCowanModel().gradient(obj, ["K_gl"], DURATION, **RUN)
 
 
 def test_refusals():

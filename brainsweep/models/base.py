@@ -203,6 +203,13 @@ class Model:
         self._after_run(self.outputs, self.state)
         return self.outputs
 
+    def gradient(self, objective, wrt, duration: float, **kwargs):
+        """``(loss, {parameter: dloss/dparameter})`` of ``objective`` on a deterministic run of
+        this model, exact (discrete adjoint of the integrated scheme); ``per_node=[...]`` gives one
+        value per node. See :func:`brainsweep.models.adjoint.gradient` for the arguments."""
+        from .adjoint import gradient
+        return gradient(self, objective, wrt, duration, **kwargs)
+
     def run_batch(self, param_dicts: list[dict], *, seeds=None, on_diverge: str = "raise",
                   duration: float = 2000.0, dt: float | None = None, sampling_dt: float | None = None,
                   bold: bool = False, tr: float | None = None, bold_dt: float | None = None,
