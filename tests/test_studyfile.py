@@ -290,3 +290,18 @@ def test_cmaes_strategy_from_yaml(tmp_path):
         parse_study(text.replace("sigma0: 0.3", "sigma0: 2.0"), "cma.yaml", tmp_path)
     with pytest.raises(StudySpecError, match=r"line 9: strategy.cmaes: CMAES: give generations=... or max_evals"):
         parse_study(text.replace(", generations: 2", ""), "cma.yaml", tmp_path)
+
+
+def test_model_evaluation_refuses_bad_timing_before_any_run():
+    """ModelEvaluation checks run_kwargs with timing_problems when it is built (no simulation)."""
+    from brainsweep.explorer import ParameterSpace
+    from brainsweep.explorer.model_eval import ModelEvaluation
+    from brainsweep.models import HopfModel
+    model, space = HopfModel(), ParameterSpace({"K_gl": [0.0, 0.5]})
+    with pytest.raises(ValueError, match=r"^run_kwargs: dt: expected a positive number of ms, got 0$"):
+        ModelEvaluation(model, space, run_kwargs={"dt": 0, "duration": 100.0})
+    with pytest.raises(ValueError, match=r"^run_kwargs: duration: 100.05 ms is not a whole number of steps of "
+                                         r"dt = 0.1 ms \(nearest: 100, 100.1\)$"):
+        ModelEvaluation(model, space, run_kwargs={"dt": 0.1, "duration": 100.05})
+    ok = ModelEvaluation(model, space, run_kwargs={"dt": 0.1, "duration": 100.0, "sampling_dt": 1.0})
+    assert ok.run_kwargs == {"dt": 0.1, "duration": 100.0, "sampling_dt": 1.0}

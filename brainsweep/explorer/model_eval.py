@@ -64,6 +64,10 @@ class ModelEvaluation:
             raise ValueError(f"run_kwargs: unknown argument(s) {unknown}; expected some of {list(_RUN_KWARGS)}")
         if "seed" in run_kwargs or "seeds" in run_kwargs:
             raise ValueError("run_kwargs: seeds come from the study (Study(seed=...)), not run_kwargs")
+        from ..studyfile import timing_problems  # imported here: studyfile imports the explorer package
+        timing = timing_problems(run_kwargs, getattr(model, "dt", 0.1))
+        if timing:
+            raise ValueError("run_kwargs: " + "; ".join(f"{key}: {msg}" for key, msg in timing))
         if objective is not None and not callable(objective):
             raise TypeError(f"objective: expected a callable out -> dict, got {type(objective).__name__}")
         keep = [keep] if isinstance(keep, str) else list(keep or [])
