@@ -459,7 +459,8 @@ class StudyFile:
         if not records:
             return
         tags = tags or {}
-        records = [self._refuse_clashes(r, tags) for r in records]
+        taken = self._taken_names(tags)
+        records = [self._refuse_clashes(r, taken) for r in records]
         self._ensure_table(records, tags)
         created, rows_written = [], False
         lengths = rows_lengths(self.h5, self.rows_path)
@@ -543,10 +544,13 @@ class StudyFile:
             except Exception:  # noqa: BLE001 - the repair on resume removes what is left
                 pass
 
-    def _refuse_clashes(self, r: RunRecord, tags: dict) -> RunRecord:
-        """A run whose result names clash with a parameter or a tag becomes a failed run."""
+    def _taken_names(self, tags: dict) -> set:
+        """Names a result may not have: parameters (and their column names) and tags."""
         taken = set(self.param_names) | {_col_name(n) for n in self.param_names} | set(tags)
-        taken |= {k for k, v in self.kinds().items() if v == "tag"}
+        return taken | {k for k, v in self.kinds().items() if v == "tag"}
+
+    def _refuse_clashes(self, r: RunRecord, taken: set) -> RunRecord:
+        """A run whose result names clash with a parameter or a tag becomes a failed run."""
         clash = sorted(k for k in list(r.scalars) + list(r.values) if k in taken)
         if not clash:
             return r
