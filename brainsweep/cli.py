@@ -1,4 +1,4 @@
-"""The ``brainsweep`` command: demo, run, info, plot, reproduce, archive, aln-tables.
+"""The ``brainsweep`` command: demo, run, info, plot, reproduce, archive, merge, aln-tables.
 
 ::
 
@@ -8,6 +8,7 @@
     brainsweep plot study.h5 --x K_gl --y a --z fc_fit -o fc_fit.png
     brainsweep reproduce study.h5 --run 17         # exit 0 if bit-identical, 1 if not
     brainsweep archive study.h5 -o study.zip
+    brainsweep merge part1.h5 part2.h5 -o all.h5   # studies of one space and evaluator into one file
 
 Exit codes: 0 ok, 1 failure (a study error, a run that does not reproduce), 2 usage.
 """
@@ -45,7 +46,8 @@ def cmd_run(args) -> int:
         raise FileNotFoundError(f"no such study file: {path}")
     if path.suffix == ".py":
         ignored = [flag for flag, given in (("-o/--output", args.output is not None), ("-j/--jobs", args.jobs is not None),
-                                            ("--overwrite", args.overwrite), ("-q/--quiet", args.quiet)) if given]
+                                            ("--overwrite", args.overwrite), ("-q/--quiet", args.quiet),
+                                            ("--trust", args.trust)) if given]
         if ignored:
             raise UserError(f"{', '.join(ignored)} apply to a YAML study file only; a .py script chooses its own "
                             f"file, workers and overwriting (pass the script's own options after --: "
@@ -58,7 +60,7 @@ def cmd_run(args) -> int:
     if path.suffix not in (".yaml", ".yml"):
         raise UserError(f"{path}: expected a .yaml/.yml study file or a .py script")
     from .studyfile import load_study
-    study = load_study(path, overwrite=args.overwrite, study_path=args.output)
+    study = load_study(path, overwrite=args.overwrite, study_path=args.output, trust=args.trust)
     _say(f"study {path} -> {study.path}")
     res = study.run(n_jobs=args.jobs or 1, progress=not args.quiet and _root())
     if res is None:
@@ -152,6 +154,8 @@ def _info(args) -> int:
     strat = dict(fp["strategy"])
     print(f"strategy:  {strat.pop('name', '?')} {strat if strat else ''}".rstrip())
     print(f"seed:      {res.seed}")
+    if getattr(res, "strategy_state_note", ""):
+        print(f"state:     {res.strategy_state_note}")
     counts = res.df["status"].value_counts().to_dict() if len(res.df) else {}
     print(f"runs:      {len(res.df)} stored of {res.n_registered} registered; "
           + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -536,6 +540,15 @@ def cmd_demo(args) -> int:
 
 
 # -- plumbing -----------------------------------------------------------------------------------
+# -- merge ----------------------------------------------------------------------------------
+def cmd_merge(args) -> int:
+    from .explorer.merge import merge
+    out = merge([_existing(p) for p in args.files], args.output, overwrite=args.overwrite)
+    from .explorer import load
+    _say(f"merged {len(args.files)} studies -> {out} ({len(load(out).df)} runs)")
+    return 0
+
+
 def _existing(path) -> str:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -573,10 +586,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="YAML only: replace an existing file holding a "
                    "different study")
     s.add_argument("-q", "--quiet", action="store_true", help="YAML only: no progress bar")
+    s.add_argument("--trust", action="store_true", help="YAML only: when resuming a study file of format 1 whose "
+                   "strategy state is a pickle, unpickle it (this runs code from the file: only for a file you trust)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("info", help="what a study file holds", description="Model, space, strategy, "
-                       "runs ok/failed, best runs and provenance of a study file.")
+                       "runs ok/failed, best runs and provenance of a study file (and why a stored strategy state "
+                       "is not read, if it is not).")
     s.add_argument("file")
     s.add_argument("-n", "--best", type=int, default=5, help="how many best runs to list (default 5)")
     s.set_defaults(func=cmd_info)
@@ -615,6 +631,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("-o", "--output", help="zip file (default <file>.zip)")
     s.set_defaults(func=cmd_archive)
+
+    s = sub.add_parser("merge", help="merge study files of one space and evaluator into one",
+                       description="Copy the runs of two or more study files of one parameter space and one evaluator "
+                       "(strategies may differ) into a new study file, renumbered in input order with their "
+                       "parameters, seeds, scores, arrays and tracebacks.")
+    s.add_argument("files", nargs="+", metavar="FILE", help="study files (.h5), at least two")
+    s.add_argument("-o", "--output", required=True, help="the merged study file to write")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output (only a study file)")
+    s.set_defaults(func=cmd_merge)
 
     s = sub.add_parser("aln-tables", help="compute (or find) the cached ALN transfer-function tables",
                        description="Compute the EIF transfer-function tables of the ALN model for given neuron "

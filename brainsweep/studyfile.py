@@ -878,12 +878,13 @@ def _parse_strategy(top, space, objectives, problems):
     return strategy
 
 
-def load_study(path, *, overwrite: bool = False, study_path: str | None = None):
+def load_study(path, *, overwrite: bool = False, study_path: str | None = None, trust: bool = False):
     """Read, validate and build the :class:`~brainsweep.explorer.Study` of a YAML study file.
 
     The YAML text (and any target files it names) are attached to the study file, so
     ``brainsweep archive`` can pack them and the study can be rerun from the archive.
-    ``study_path`` overrides the file's ``path``.
+    ``study_path`` overrides the file's ``path``; ``trust`` is passed to the Study (resuming a
+    file of format 1 whose strategy state is a pickle: only for a file you trust).
     """
     from .explorer import Study
     path = Path(path)
@@ -898,7 +899,7 @@ def load_study(path, *, overwrite: bool = False, study_path: str | None = None):
         attachments["NOT_ATTACHED.txt"] = "files outside the study folder, not packed:\n" + "\n".join(outside) + "\n"
     target = study_path or plan["path"]
     common = dict(path=target, seed=plan["seed"], overwrite=overwrite, timeout=plan["timeout"],
-                  name=plan["name"], attachments=attachments)
+                  name=plan["name"], attachments=attachments, trust=trust)
     if plan["model"] is None:
         return Study(plan["function"], plan["space"], plan["strategy"], **common)
     objective = build_objectives(plan)

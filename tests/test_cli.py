@@ -190,7 +190,7 @@ def test_usage_errors_exit_2_and_every_command_has_help(study_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "x.h5"])  # --run missing
     assert e.value.code == 2
-    for command in ("demo", "run", "info", "plot", "reproduce", "archive"):
+    for command in ("demo", "run", "info", "plot", "reproduce", "archive", "merge"):
         with pytest.raises(SystemExit) as e:
             main([command, "--help"])
         assert e.value.code == 0
@@ -310,3 +310,68 @@ def test_function_study_with_evolution_and_bayes_plots(study_dir, monkeypatch, c
     capsys.readouterr()
     assert main(["info", "evo.h5"]) == 0
     assert "best 5 by fitness" in capsys.readouterr().out
+
+
+SQUARE = "def square(params):\n    return {'v': params['x'] ** 2 + 10 * params['y']}\n"
+
+
+def _square_study(folder, name, xs, batch_size=2, seed=9):
+    (folder / f"{name}.yaml").write_text(f"function: square_mod:square\nseed: {seed}\npath: {name}.h5\n"
+                                         f"space: {{grid: {{x: {list(xs)}, y: [0.0, 1.0]}}}}\n"
+                                         f"strategy: {{grid: {{batch_size: {batch_size}}}}}\n")
+    assert main(["run", f"{name}.yaml", "-q"]) == 0
+    return folder / f"{name}.h5"
+
+
+def test_merge_two_jobs_of_one_grid_holds_both_in_order(study_dir, monkeypatch, capsys):
+    """`brainsweep merge`: two jobs of one grid (other seeds, other batch sizes) become one study whose df is
+    the first job's runs then the second's, renumbered; mistakes are one line and exit 1."""
+    (study_dir / "square_mod.py").write_text(SQUARE)
+    monkeypatch.syspath_prepend(str(study_dir))
+    a = load(_square_study(study_dir, "a", [1.0, 2.0, 3.0])).df
+    b = load(_square_study(study_dir, "b", [1.0, 2.0, 3.0], batch_size=4, seed=10)).df
+    capsys.readouterr()
+    assert main(["merge", "a.h5", "b.h5", "-o", "all.h5"]) == 0
+    assert "merged 2 studies -> all.h5 (12 runs)" in capsys.readouterr().out
+    merged = load(study_dir / "all.h5").df
+    cols = ["x", "y", "v", "status", "seed"]
+    assert merged.index.tolist() == list(range(12))
+    assert merged[cols].iloc[:6].reset_index(drop=True).equals(a[cols].reset_index(drop=True))
+    assert merged[cols].iloc[6:].reset_index(drop=True).equals(b[cols].reset_index(drop=True))
+    np.testing.assert_array_equal(merged["v"], merged["x"] ** 2 + 10 * merged["y"])
+    assert sorted(zip(merged["x"][:6], merged["y"][:6])) == [(x, y) for x in (1.0, 2.0, 3.0) for y in (0.0, 1.0)]
+    assert set(merged["seed"][:6]).isdisjoint(merged["seed"][6:])  # the jobs' own seeds are kept
+    _square_study(study_dir, "other", [1.0, 2.0])
+    for args, message in ((["a.h5", "b.h5", "-o", "all.h5"], "all.h5 exists; choose another output or pass overwrite"),
+                          (["a.h5", "-o", "x.h5"], "merge needs at least two study files (got 1)"),
+                          (["a.h5", "nope.h5", "-o", "x.h5"], "no such file: nope.h5"),
+                          (["a.h5", "other.h5", "-o", "x.h5"], "their parameter spaces differ")):
+        assert main(["merge", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("brainsweep merge: error: ") and message in err, err
+    assert not (study_dir / "x.h5").exists()
+    assert main(["merge", "b.h5", "a.h5", "-o", "all.h5", "--overwrite"]) == 0
+    assert load(study_dir / "all.h5").df["seed"].tolist() == b["seed"].tolist() + a["seed"].tolist()
+
+
+def test_run_trust_resumes_a_format_1_file_and_info_says_why_its_state_is_not_read(study_dir, monkeypatch, capsys):
+    import pickle
+    from test_file_integrity import _to_format_1
+    (study_dir / "square_mod.py").write_text(SQUARE)
+    monkeypatch.syspath_prepend(str(study_dir))
+    path = _square_study(study_dir, "old", [1.0, 2.0])
+    _to_format_1(path, pickle.dumps({"next": 4}))
+    capsys.readouterr()
+    assert main(["info", "old.h5"]) == 0
+    out = capsys.readouterr().out
+    note = load("old.h5").strategy_state_note
+    assert "pickle" in note and f"state:     {note}" in out
+    with pytest.warns(UserWarning, match="marked the told batches"):  # format 1 had no told-flag
+        assert main(["run", "old.yaml", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(brainsweep run --trust)" in err, err
+    before = load(path).df
+    assert main(["run", "old.yaml", "-q", "--trust"]) == 0  # the pickled state {"next": 4}: nothing left
+    res = load(path)
+    assert res.df[["x", "y", "v", "seed"]].equals(before[["x", "y", "v", "seed"]])
+    assert res.df["v"].tolist() == [1.0, 11.0, 4.0, 14.0]
