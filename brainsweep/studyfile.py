@@ -22,7 +22,11 @@ Objectives: ``fc`` (score ``fc_fit``), ``fcd`` (``fcd_ks``), ``peak_frequency``
 A target is a file (FC: a matrix; FCD: a matrix or values; spectrum: two columns f (Hz), S;
 dipole: hnn's text format) or ``{synthetic: {param: value, ...}, seed: N}``: a run of the same
 model with those hidden parameters, from which the target is computed the same way.
-Instead of ``model``, ``function: module:callable`` studies a plain Python function.
+Instead of ``model``, ``function: module:callable`` studies a plain Python function, and
+``model: {hnn: {network_kwargs: ..., set_params: module:function, tstop: 40, target: dipole.txt}}``
+hnn-core's network (:class:`~brainsweep.models.hnn.HNNEvaluator`; scores ``dipole_rmse``,
+``dipole_corr`` or ``maximize_psd``; no connectome, integration, outputs or objectives; the
+space's fixed values reach ``set_params`` in every run).
 
 :func:`load_study` validates everything first and raises one :class:`StudySpecError`
 listing every problem with its line number.
@@ -49,6 +53,8 @@ INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "i
 CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
 SPACE_KEYS = ("grid", "bounds", "fixed")
 STRATEGIES = ("grid", "evolution", "bayes", "cmaes")
+#: the scores of a ``model: {hnn: ...}`` study (its ``objective`` setting chooses among them)
+HNN_SCORES = ("dipole_rmse", "dipole_corr", "maximize_psd")
 #: strategy key of a study file -> (module of brainsweep.explorer, class)
 _STRATEGY_CLASSES = {"evolution": ("evolution", "Evolution"), "bayes": ("bayes", "BayesOpt"),
                      "cmaes": ("cmaes", "CMAES")}
@@ -251,7 +257,17 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
         problems.add(top["function"][0], "give either model or function, not both")
     elif "model" not in top and "function" not in top:
         problems.add(root, "missing model (a brainsweep model) or function (module:callable)")
-    if "model" in top:
+    hnn = "model" in top and _is_hnn(top["model"][1])
+    if hnn:
+        plan["function"] = _parse_hnn(top["model"][1], base_dir, plan["files"], problems)
+        for key in ("connectome", "integration", "outputs", "objectives"):
+            if key in top:
+                problems.add(top[key][0], f"{key}: not for model: hnn (its settings go under model.hnn; "
+                                          f"its scores are {', '.join(HNN_SCORES)})")
+    elif "model" in top and isinstance(top["model"][1], yaml.MappingNode) and any(
+            _value(k) == "hnn" for k, _ in top["model"][1].value):
+        problems.add(top["model"][1], "model: hnn must be the only key under model (model: {hnn: {...}})")
+    elif "model" in top:
         model = _parse_model(top, base_dir, plan["files"], problems)
     elif "function" in top:
         plan["function"] = _parse_function(top["function"][1], problems)
@@ -293,6 +309,8 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
     # space
     space = _parse_space(top, model, plan.get("function"), problems)
     plan["space"] = space
+    if hnn and plan["function"] is not None and space is not None:
+        plan["function"].fixed = dict(space.fixed)  # the evaluator applies them in every run
 
     # objectives
     objectives = _parse_objectives(top, model, run_kwargs, base_dir, plan["files"], problems)
@@ -367,6 +385,45 @@ def _parse_model(top, base_dir, files, problems):
             except (ValueError, TypeError) as err:
                 problems.add(pv, f"model.params.{key}: {err}")
     return model
+
+
+def _is_hnn(node) -> bool:
+    """``model: {hnn: {...}}``: hnn-core's network as the study's evaluation."""
+    return isinstance(node, yaml.MappingNode) and len(node.value) == 1 and _value(node.value[0][0]) == "hnn"
+
+
+def _parse_hnn(node, base_dir, files, problems):
+    """The :class:`~brainsweep.models.hnn.HNNEvaluator` of ``model: {hnn: {...}}`` (its ``fixed``
+    is set once the space is parsed); a target file given by name is attached."""
+    from .models.hnn import HNNEvaluator
+    knode, vnode = node.value[0]
+    spec = _value(vnode)
+    if spec is None:
+        spec = {}
+    try:
+        evaluator = HNNEvaluator.from_spec(spec, base_dir=base_dir)
+    except ImportError as err:
+        problems.add(knode, f"model.hnn: hnn-core and NEURON are needed: pip install brainsweep[hnn] "
+                            f"({str(err).splitlines()[0][:120]})")
+        return None
+    except (ValueError, TypeError, OSError) as err:
+        msg = str(err) if str(err).startswith("model.hnn") else f"model.hnn: {err}"
+        problems.add(_hnn_key_node(vnode, msg), msg)
+        return None
+    target = spec.get("target") if isinstance(spec, dict) else None
+    if isinstance(target, str) and (base_dir / target).is_file():
+        _attach(files, target, base_dir / target)
+    return evaluator
+
+
+def _hnn_key_node(node, message: str):
+    """The node of the setting ``model.hnn.<key>`` a message names (its line), else ``node``."""
+    m = re.match(r"model\.hnn\.(\w+)", message)
+    if m and isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if _value(knode) == m.group(1):
+                return vnode
+    return node
 
 
 def _parse_connectome(node, base_dir, files, problems):
