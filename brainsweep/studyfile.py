@@ -13,6 +13,8 @@ space:
   bounds: {sigma_ou: [0.001, 0.1, log]}       # for evolution / bayes
   fixed: {signalV: 10.0}
 strategy: grid                    # or {evolution: {pop_init: 20, pop: 10, generations: 5}} or {bayes: {n_calls: 30}}
+                                  # or {sbi: {simulations: 1000, features: {fc_fcd: {k: 40}}}}
+                                  # or {gradient: {optimizer: adam, lr: 0.01, steps: 100}} (function studies)
 objectives:
   - fc: {target: fc_emp.csv}                  # or {target: {synthetic: {K_gl: 0.6}, seed: 7}}
 ```
@@ -52,12 +54,15 @@ INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "i
                     "stimulus", "chunk_ms")
 CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
 SPACE_KEYS = ("grid", "bounds", "fixed")
-STRATEGIES = ("grid", "evolution", "bayes", "cmaes")
+STRATEGIES = ("grid", "evolution", "bayes", "cmaes", "sbi", "gradient")
 #: the scores of a ``model: {hnn: ...}`` study (its ``objective`` setting chooses among them)
 HNN_SCORES = ("dipole_rmse", "dipole_corr", "maximize_psd")
-#: strategy key of a study file -> (module of brainsweep.explorer, class)
-_STRATEGY_CLASSES = {"evolution": ("evolution", "Evolution"), "bayes": ("bayes", "BayesOpt"),
-                     "cmaes": ("cmaes", "CMAES")}
+#: strategy key of a study file -> (module of brainsweep, class)
+_STRATEGY_CLASSES = {"evolution": (".explorer.evolution", "Evolution"), "bayes": (".explorer.bayes", "BayesOpt"),
+                     "cmaes": (".explorer.cmaes", "CMAES"), "sbi": (".inference", "SBI"),
+                     "gradient": (".explorer.gradient", "GradientDescent")}
+#: the feature functions of ``strategy: {sbi: {features: ...}}`` (brainsweep.inference.features)
+SBI_FEATURES = ("fc_upper", "fc_fcd", "psd_bands", "peak_frequencies", "dipole_samples")
 #: objective kind -> (its main score, weight sign (+1 maximise, -1 minimise), allowed options)
 OBJECTIVES = {
     "fc": ("fc_fit", 1.0, ("target", "key", "transient_ms", "detrend", "band", "keep", "prefix")),
@@ -317,7 +322,8 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
     plan["objectives"] = objectives
 
     # strategy
-    plan["strategy"] = _parse_strategy(top, space, objectives, problems)
+    plan["strategy"] = _parse_strategy(top, space, objectives, problems,
+                                       model if not hnn else plan["function"])  # hnn gives no gradients
 
     if problems.items:
         raise StudySpecError(source, problems.sorted())
@@ -865,7 +871,7 @@ def _build_one(spec, model, run_kwargs):
     raise ValueError(f"unknown objective kind {kind!r}")
 
 
-def _parse_strategy(top, space, objectives, problems):
+def _parse_strategy(top, space, objectives, problems, model=None):
     from .explorer import GridSearch
     node = top["strategy"][1] if "strategy" in top else None
     if node is None:
@@ -889,15 +895,21 @@ def _parse_strategy(top, space, objectives, problems):
         problems.add(node, f"strategy: unknown strategy {kind!r}{hint} (expected {', '.join(STRATEGIES)})")
         return None
     where = onode if onode is not None else (top["space"][1] if "space" in top else None)
+    if kind == "gradient" and model is not None:
+        problems.add(where, "strategy.gradient: needs a loss with its gradient, which only a function study gives "
+                            "here (function: module:callable returning loss and grad__<param>); a model's gradient "
+                            "needs a differentiable objective (Python: AdjointEvaluation), not YAML objectives")
+        return None
     try:
         if kind == "grid":
             strategy = GridSearch(**opts)
         else:
             module, cls_name = _STRATEGY_CLASSES[kind]
             try:
-                cls = getattr(importlib.import_module(f".explorer.{module}", __package__), cls_name)
+                cls = getattr(importlib.import_module(module, __package__), cls_name)
             except (ImportError, AttributeError) as err:
-                problems.add(where, f"strategy: {cls_name} is not available in this installation ({err})")
+                extra = " (pip install brainsweep[sbi])" if kind == "sbi" else ""
+                problems.add(where, f"strategy: {cls_name} is not available in this installation{extra} ({err})")
                 return None
             params = inspect.signature(cls).parameters
             takes_any = any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values())
@@ -920,6 +932,11 @@ def _parse_strategy(top, space, objectives, problems):
                     opts["minimize"] = chosen[0]["weight"] < 0
             if "weights" in opts and isinstance(opts["weights"], list):
                 opts["weights"] = tuple(opts["weights"])
+            if kind == "sbi" and "features" in opts:
+                fnode = next(v for k, v in onode.value if _value(k) == "features")
+                opts["features"] = _sbi_features(opts["features"], fnode, problems)
+                if opts["features"] is None:
+                    return None
             strategy = cls(**opts)
     except TypeError as err:
         problems.add(where, f"strategy.{kind}: {err}")
@@ -933,6 +950,53 @@ def _parse_strategy(top, space, objectives, problems):
         except ValueError as err:
             problems.add(where, f"strategy {kind}: {err}")
     return strategy
+
+
+def _sbi_features(spec, node, problems):
+    """The feature function of ``features:``: a name, ``{name: {args}}`` (several names one after
+    the other) or a list of those, from :data:`SBI_FEATURES`; ``None`` after a problem."""
+    from .inference import features
+    items = spec if isinstance(spec, list) else [spec]
+    parts, ok = [], True
+    for item in items:
+        pairs = [(item, {})] if isinstance(item, str) else list(item.items()) if isinstance(item, dict) else None
+        if not pairs:
+            problems.add(node, f"strategy.sbi.features: expected a feature name, {{name: {{arguments}}}} or a list "
+                               f"of those ({', '.join(SBI_FEATURES)}), got {item!r:.60}")
+            ok = False
+            continue
+        for name, args in pairs:
+            if name not in SBI_FEATURES:
+                close = difflib.get_close_matches(str(name), SBI_FEATURES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(node, f"strategy.sbi.features: unknown feature {name!r}{hint} "
+                                   f"(expected {', '.join(SBI_FEATURES)})")
+                ok = False
+                continue
+            fn = getattr(features, name)
+            args = {} if args is None else args
+            if not isinstance(args, dict):
+                problems.add(node, f"strategy.sbi.features.{name}: expected a mapping of arguments, got {args!r:.60}")
+                ok = False
+                continue
+            known = list(inspect.signature(fn).parameters)
+            unknown = [k for k in args if k not in known]
+            for key in unknown:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"arguments: {', '.join(known)}"
+                problems.add(node, f"strategy.sbi.features.{name}: unknown argument {key!r}; {hint}")
+            if unknown:
+                ok = False
+                continue
+            try:
+                parts.append(fn(**{k: tuple(v) if isinstance(v, list) and k != "bands" else v
+                                   for k, v in args.items()}))
+            except (ValueError, TypeError) as err:
+                problems.add(node, f"strategy.sbi.features.{name}: {err}")
+                ok = False
+    if not ok or not parts:
+        return None
+    return parts[0] if len(parts) == 1 else features.concat(*parts)
 
 
 def load_study(path, *, overwrite: bool = False, study_path: str | None = None, trust: bool = False):
