@@ -9,7 +9,7 @@ from pypet import Trajectory
 
 from brainsweep.explorer import GridSearch, ParameterSpace, Study, load
 from brainsweep.explorer._leaves import append_rows
-from brainsweep.explorer.storage import RunRecord, StudyFile
+from brainsweep.explorer.storage import RunRecord, StudyFile, StudyFileError
 
 VALUES = {
     "f": 1.25,
@@ -267,3 +267,19 @@ def test_to_xarray_needs_one_shape_and_names_a_missing_xarray(tmp_path):
     assert da.dims == ("run", "small_dim_0", "small_dim_1") and da["run"].values.tolist() == [0, 1, 2]
     assert da["x"].values.tolist() == [0.0, 1.0, 2.0]
     np.testing.assert_array_equal(da.sel(run=2).values, res.run(2)["small"])
+
+
+def test_a_truncated_file_is_reported_as_truncated_not_as_in_use(tmp_path):
+    """An interrupted copy used to be reported as "open for writing by another process" (HDF5's
+    "unable to read superblock" contains "lock")."""
+    path = tmp_path / "t.h5"
+    Study(_square, ParameterSpace({"x": [1.0, 2.0, 3.0]}), GridSearch(), path=path, seed=1).run(progress=False)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(StudyFileError, match=rf"the file is truncated \({size // 2} of {size} bytes\)"):
+        load(path)
+
+
+def _square(p):
+    return {"y": p["x"] ** 2}

@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import time
 import uuid
 import warnings
@@ -789,7 +790,12 @@ def open_h5(path: str, mode: str = "r") -> tables.File:
     try:
         return _open(path, mode)
     except Exception as err:
-        if mode == "r" and "lock" in str(err):
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(err))
+        if truncated:
+            have, need = truncated.groups()
+            raise StudyFileError(f"{path}: the file is truncated ({have} of {need} bytes): an interrupted "
+                                 f"copy or download, or a full disk; copy it again from its source") from err
+        if mode == "r" and "unable to lock file" in str(err):
             # a running study holds the file open for writing; read what it has flushed
             warnings.warn(f"{path} is open for writing by another process (a running study?); "
                           f"reading the runs stored so far", stacklevel=3)
