@@ -401,12 +401,12 @@ def _is_hnn(node) -> bool:
 def _parse_hnn(node, base_dir, files, problems):
     """The :class:`~brainsweep.models.hnn.HNNEvaluator` of ``model: {hnn: {...}}`` (its ``fixed``
     is set once the space is parsed); a target file given by name is attached."""
-    from .models.hnn import HNNEvaluator
     knode, vnode = node.value[0]
     spec = _value(vnode)
     if spec is None:
         spec = {}
     try:
+        from .models.hnn import HNNEvaluator
         evaluator = HNNEvaluator.from_spec(spec, base_dir=base_dir)
     except ImportError as err:
         problems.add(knode, f"model.hnn: hnn-core and NEURON are needed: pip install brainsweep[hnn] "
