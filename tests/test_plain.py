@@ -49,3 +49,9 @@ def test_decode_refuses_an_object_array_spec():
     crafted = b'{"a": {"__ndarray__": {"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}}}'
     with pytest.raises(ValueError, match="not plain data"):
         _plain.decode(crafted)
+
+
+def test_or_none_keeps_plain_documents_and_drops_others():
+    doc = {"kind": "function", "fixed": {"a": np.arange(3)}}
+    assert _plain.or_none(doc) is doc
+    assert _plain.or_none({"fixed": {"f": open}}) is None

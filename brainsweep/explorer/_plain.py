@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-__all__ = ["encode", "decode"]
+__all__ = ["encode", "decode", "or_none"]
 
 _ARRAY = "__ndarray__"
 _KINDS = "biufU"
@@ -29,6 +29,16 @@ _KINDS = "biufU"
 def encode(doc) -> bytes:
     """``doc`` as UTF-8 JSON bytes; ``TypeError`` for anything not plain data."""
     return json.dumps(_to_json(doc, "state"), allow_nan=True, separators=(",", ":")).encode()
+
+
+def or_none(doc):
+    """``doc`` if :func:`encode` accepts it, else None (e.g. a reference naming a value that is
+    not plain data: it then cannot be recorded)."""
+    try:
+        encode(doc)
+    except TypeError:
+        return None
+    return doc
 
 
 def decode(data: bytes):

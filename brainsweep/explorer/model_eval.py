@@ -148,11 +148,7 @@ class ModelEvaluation:
         doc = {"kind": "model", **model, "fixed": self.fixed, "run_kwargs": run_kwargs, "keep": list(self.keep),
                "objective": objective, "timeout": self.timeout,
                "complete": self.objective is None or objective_spec(self.objective) is not None}
-        try:
-            _plain.encode(doc)
-        except TypeError:
-            return None
-        return doc
+        return _plain.or_none(doc)
 
     @classmethod
     def from_reference(cls, doc: dict) -> "ModelEvaluation":

@@ -176,11 +176,7 @@ class FunctionEvaluator:
             return None
         doc = {"kind": "function", "target": target, "code": code_hash(self.fn),
                "fixed": self.fixed, "timeout": self.timeout}
-        try:
-            _plain.encode(doc)
-        except TypeError:  # a fixed value that is not plain data
-            return None
-        return doc
+        return _plain.or_none(doc)
 
     def evaluate_one(self, idx: int, params: dict, seed: int) -> RunRecord:
         worker = worker_label()

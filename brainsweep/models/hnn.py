@@ -356,11 +356,7 @@ class HNNEvaluator:
         settings["target"] = None if self.target is None else {"t": self.target[0], "agg": self.target[1]}
         doc = {"kind": "hnn", **settings, "set_params": target,
                "code": None if self.set_params is None else code_hash(self.set_params), "fixed": self.fixed}
-        try:
-            _plain.encode(doc)
-        except TypeError:
-            return None
-        return doc
+        return _plain.or_none(doc)
 
     @classmethod
     def from_reference(cls, doc: dict) -> "HNNEvaluator":
