@@ -107,6 +107,22 @@ def failure(idx: int, seed: int, err: BaseException, t0: float, worker: str,
     return RunRecord(idx, status, seed, runtime, time.time(), worker, message=msg, traceback=tb)
 
 
+def run_record(compute, idx: int, params: dict, seed: int, fixed: dict, timeout: float | None = None) -> RunRecord:
+    """The record of one run: ``compute(p)`` on the run's parameters (``fixed`` merged in, a
+    :class:`Params`) under the time limit; any exception, ``sys.exit`` or time-out becomes a
+    failed/timeout record, what it returns is classified (see :func:`classify`)."""
+    worker = worker_label()
+    t0 = time.perf_counter()
+    p = Params(fixed)
+    p.update(params)
+    try:
+        with _Alarm(timeout):
+            result = compute(p)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - every failure (and RunTimeout) becomes a record
+        return failure(idx, seed, err, t0, worker, timeout)
+    return classify(idx, seed, result, t0, worker)
+
+
 class _Alarm:
     """A per-run wall-clock limit via SIGALRM (main thread of a POSIX process only).
 
@@ -179,16 +195,9 @@ class FunctionEvaluator:
         return _plain.or_none(doc)
 
     def evaluate_one(self, idx: int, params: dict, seed: int) -> RunRecord:
-        worker = worker_label()
-        t0 = time.perf_counter()
-        p = Params(self.fixed)
-        p.update(params)
-        try:
-            with _Alarm(self.timeout):
-                result = self.fn(p, seed=seed) if self.wants_seed else self.fn(p)
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - every failure (and RunTimeout) becomes a record
-            return failure(idx, seed, err, t0, worker, self.timeout)
-        return classify(idx, seed, result, t0, worker)
+        def call(p):
+            return self.fn(p, seed=seed) if self.wants_seed else self.fn(p)
+        return run_record(call, idx, params, seed, self.fixed, self.timeout)
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
         if self.timeout is not None and hasattr(os, "fork"):

@@ -48,12 +48,11 @@ import hashlib
 import inspect
 import math
 import os
-import time
 
 import numpy as np
 
 from ..explorer import _plain
-from ..explorer.runner import Params, classify, failure, worker_label
+from ..explorer.runner import run_record
 from ..explorer.storage import RunRecord
 
 __all__ = ["HNNEvaluator", "drive_event_seed", "INSTALL_HINT"]
@@ -466,11 +465,7 @@ class HNNEvaluator:
         return out
 
     def evaluate_one(self, idx: int, params: dict, seed: int) -> RunRecord:
-        worker = worker_label()
-        t0 = time.perf_counter()
-        p = Params(self.fixed)
-        p.update(params)
-        try:
+        def compute(p):
             _, avg, net = self.simulate(p, seed)
             result = self._scores(avg)
             result["dipole_t"] = np.asarray(avg.times, dtype=float)
@@ -481,9 +476,8 @@ class HNNEvaluator:
                         result[f"dipole_{layer}"] = np.asarray(values, dtype=float)
             if self.record_spikes:
                 result.update(_spikes(net.cell_response))
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failed run, with its traceback
-            return failure(idx, seed, err, t0, worker)
-        return classify(idx, seed, result, t0, worker)
+            return result
+        return run_record(compute, idx, params, seed, self.fixed)  # a failure keeps its traceback
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
         return [self.evaluate_one(*task) for task in tasks]
