@@ -246,3 +246,50 @@ def test_study_with_136_per_node_parameters(tmp_path):
     for _, row in h.iterrows():
         v = row[names].to_numpy(float)
         np.testing.assert_allclose(row[[grad_name(n) for n in names]].to_numpy(float), 2 * (v - target))
+
+
+# -- plots of a finished study ---------------------------------------------------------------------
+
+def test_plot_loss_and_landscape_show_the_stored_iterates(tmp_path):
+    from brainsweep.explorer import plot_landscape, plot_loss
+
+    calls = []
+
+    def logged(p):
+        out = rosen(p)
+        if 1.5 < p["x"] < 1.6 and p["y"] > 2.55:  # start 2's second iterate (1.55, 2.6) diverges
+            out["grad__x"] = float("nan")
+        calls.append((p["x"], p["y"], out["loss"]))
+        return out
+
+    starts = [{"x": -1.5, "y": 2.0}, {"x": 0.5, "y": -0.5}, {"x": 1.65, "y": 2.5}]
+    res = Study(logged, SPACE, GradientDescent("adam", lr=0.1, steps=5, start=starts),
+                path=str(tmp_path / "p.h5"), seed=1).run(progress=False)
+    res = load(str(tmp_path / "p.h5"))
+    # batches hold the running starts in order: 3 runs, then starts 0 and 1 only (2 diverged)
+    by_start = {0: [], 1: [], 2: []}
+    order = [0, 1, 2] + [0, 1, 2] + [0, 1] * 3
+    for s, c in zip(order, calls):
+        by_start[s].append(c)
+    assert len(calls) == len(order)
+    ok = {s: v if s != 2 else v[:1] for s, v in by_start.items()}  # start 2's second run is not ok
+    fig = plot_loss(res)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
+    for s in range(3):
+        ln = lines[f"start {s}"]
+        np.testing.assert_array_equal(ln.get_xdata(), np.arange(len(ok[s])))
+        np.testing.assert_array_equal(ln.get_ydata(), [c[2] for c in ok[s]])
+    crosses = [ln for ln in fig.axes[0].lines if ln.get_marker() == "x"]
+    assert len(crosses) == 1 and crosses[0].get_ydata()[0] == ok[2][-1][2]
+    fig = plot_landscape(res, "x", "y")
+    q = next(c for c in fig.axes[0].collections if type(c).__name__ == "Quiver")
+    first = np.array([[c[0], c[1]] for c in (ok[s][0] for s in range(3))])
+    last = np.array([[c[0], c[1]] for c in (ok[s][-1] for s in range(3))])
+    np.testing.assert_array_equal(np.column_stack([q.X, q.Y]), first)
+    np.testing.assert_array_equal(first, [[p["x"], p["y"]] for p in starts])
+    np.testing.assert_allclose(np.column_stack([q.X + q.U, q.Y + q.V]), last, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(q.get_array(), [ok[s][-1][2] for s in range(3)])
+    with pytest.raises(ValueError, match="both 'x'"):
+        plot_landscape(res, "x", "x")
+    with pytest.raises(KeyError, match="no column 'z'"):
+        plot_landscape(res, "x", "z")

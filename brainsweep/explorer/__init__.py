@@ -11,10 +11,11 @@ from .storage import StudyFileError
 from .strategy import Batch, GridSearch, Outcome, Strategy
 from .study import Study
 from .gradient import GradientDescent, gradient_history
+from .plots_optim import plot_landscape, plot_loss
 
 __all__ = ["ParameterSpace", "Dimension", "Study", "GridSearch", "Strategy", "Batch", "Outcome",
            "load", "Results", "StudyFileError", "SerialExecutor", "PoolExecutor", "run_seed",
-           "GradientDescent", "gradient_history"]
+           "GradientDescent", "gradient_history", "plot_loss", "plot_landscape"]
 
 try:  # strategies built on deap / scikit-optimize
     from .evolution import Evolution  # noqa: F401

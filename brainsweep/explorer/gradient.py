@@ -28,6 +28,16 @@ running (on an executor or MPI ranks they are evaluated in parallel) and carries
 ``step``; the start each run belongs to is kept in the strategy state, and
 :func:`gradient_history` joins it to ``df`` (columns ``start``, ``step``, ``grad_norm``).
 
+Reading a finished study
+------------------------
+>>> res = load("r.h5")
+>>> h = gradient_history(res)        # res.df with start, step, grad_norm
+>>> plot_loss(res)                   # loss per iterate, one line per start
+>>> plot_landscape(res, "x", "y")    # start -> end arrows over the plane, coloured by final loss
+>>> res.best()                       # the lowest-loss iterate of all starts
+
+(``plot_loss`` and ``plot_landscape`` are in :mod:`brainsweep.explorer`; they return figures.)
+
 Bounds
 ------
 Adam is *projected*: after each update the point is clipped onto the bounds (a coordinate

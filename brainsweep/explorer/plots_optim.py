@@ -1,4 +1,4 @@
-"""Plots and summaries of optimisation studies (evolution, Bayesian optimisation).
+"""Plots and summaries of optimisation studies (evolution, Bayesian optimisation, gradient descent).
 
 Every function takes the runs DataFrame of :class:`Results` (``df``: one row per
 run with parameter columns, score columns, ``status`` and the strategy's
@@ -16,7 +16,8 @@ import pandas as pd
 from .plots import axis_label, figure
 
 __all__ = ["plot_fitness", "plot_population", "plot_convergence", "plot_partial_dependence",
-           "pareto_front", "plot_pareto", "generation_stats", "score_weight", "DECLARED_DIRECTIONS"]
+           "pareto_front", "plot_pareto", "generation_stats", "score_weight", "DECLARED_DIRECTIONS",
+           "plot_loss", "plot_landscape"]
 
 #: scores whose own definition says which way is better (+1 higher, -1 lower), matched by the
 #: end of the name (``bold_fc_fit`` too); other scores without a strategy weight are minimised.
@@ -316,3 +317,83 @@ def plot_partial_dependence(source, space, objective: str | None = None, minimiz
 
 def _py(v):
     return v.item() if isinstance(v, np.generic) else v
+
+
+# -- gradient descent (GradientDescent studies) --------------------------------------------------
+
+def _history(res, loss: str | None):
+    """(gradient_history of a GradientDescent study's Results, loss column name)."""
+    from .gradient import gradient_history
+
+    h = gradient_history(res)
+    loss = loss or (res.strategy.get("loss") if isinstance(res.strategy, dict) else None) or "loss"
+    _column(h, loss, "loss")
+    return h, loss
+
+
+def _ok_by_start(h: pd.DataFrame, loss: str):
+    """{start: its ok runs with a finite loss, ordered by step}."""
+    ok = (h["status"] == "ok").to_numpy(dtype=bool) if "status" in h.columns else np.ones(len(h), bool)
+    h = h[ok & np.isfinite(pd.to_numeric(h[loss], errors="coerce").to_numpy(dtype=float))]
+    return {int(s): g.sort_values("step") for s, g in h[h["start"] >= 0].groupby("start")}
+
+
+def plot_loss(res, loss: str | None = None, ax=None, log=None):
+    """Loss of every iterate of a :class:`~brainsweep.explorer.GradientDescent` study: one line
+    per start (x: step, y: the loss score of that start's ok runs), starts that ended early
+    (``diverged``/``failed``) marked with a red cross at their last ok iterate. ``res`` is the
+    study's :class:`Results` (``load(path)``); ``loss`` the loss score (default the strategy's).
+    ``log`` y-axis by default when all losses are positive and span more than two decades."""
+    h, loss = _history(res, loss)
+    starts = _ok_by_start(h, loss)
+    if not starts:
+        raise ValueError(f"plot_loss: no ok run with a finite {loss!r}")
+    state = res.strategy_state if isinstance(res.strategy_state, dict) else {}
+    ended = {i for i, st in enumerate(state.get("starts", [])) if st.get("status") in ("diverged", "failed")}
+    fig, ax = figure(ax)
+    for s, g in starts.items():
+        ax.plot(g["step"].to_numpy(), g[loss].to_numpy(dtype=float), "-", lw=1, label=f"start {s}")
+        if s in ended:
+            ax.plot(g["step"].iloc[-1], float(g[loss].iloc[-1]), "x", color="C3", ms=8)
+    values = np.concatenate([g[loss].to_numpy(dtype=float) for g in starts.values()])
+    if log is None:
+        log = bool(values.min() > 0 and values.max() / values.min() > 100)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(axis_label(loss))
+    if len(starts) <= 10:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_landscape(res, x: str, y: str, loss: str | None = None, ax=None, units: dict | None = None,
+                   cmap: str = "viridis"):
+    """Where each start of a :class:`~brainsweep.explorer.GradientDescent` study went, over the
+    plane of parameters ``x`` and ``y``: an arrow from its first to its last ok iterate,
+    coloured by the loss there (TVB-O's grid-fit figure), its path as a thin grey line, and
+    the best iterate of the study as a star. ``units``: {parameter: unit} for the axes."""
+    if x == y:
+        raise ValueError(f"plot_landscape: x and y are both {x!r}; choose two different parameters")
+    h, loss = _history(res, loss)
+    for name, what in ((x, "x"), (y, "y")):
+        _column(h, name, what)
+    starts = _ok_by_start(h, loss)
+    if not starts:
+        raise ValueError(f"plot_landscape: no ok run with a finite {loss!r}")
+    first = np.array([[g[x].iloc[0], g[y].iloc[0]] for g in starts.values()], dtype=float)
+    last = np.array([[g[x].iloc[-1], g[y].iloc[-1]] for g in starts.values()], dtype=float)
+    final = np.array([float(g[loss].iloc[-1]) for g in starts.values()])
+    fig, ax = figure(ax)
+    for g in starts.values():
+        ax.plot(g[x].to_numpy(dtype=float), g[y].to_numpy(dtype=float), "-", color="0.75", lw=0.6, zorder=1)
+    ax.scatter(first[:, 0], first[:, 1], s=10, color="0.4", zorder=2, label="starts")
+    q = ax.quiver(first[:, 0], first[:, 1], last[:, 0] - first[:, 0], last[:, 1] - first[:, 1], final,
+                  angles="xy", scale_units="xy", scale=1.0, cmap=cmap, width=0.006, zorder=3)
+    fig.colorbar(q, ax=ax, label=f"final {axis_label(loss)}")
+    best = np.argmin(final)
+    ax.plot(last[best, 0], last[best, 1], "*", color="C3", ms=12, zorder=4, label="best end")
+    ax.set_xlabel(axis_label(x, units))
+    ax.set_ylabel(axis_label(y, units))
+    ax.legend(fontsize="small")
+    return fig
