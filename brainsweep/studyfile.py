@@ -24,6 +24,10 @@ Objectives: ``fc`` (score ``fc_fit``), ``fcd`` (``fcd_ks``), ``peak_frequency``
 A target is a file (FC: a matrix; FCD: a matrix or values; spectrum: two columns f (Hz), S;
 dipole: hnn's text format) or ``{synthetic: {param: value, ...}, seed: N}``: a run of the same
 model with those hidden parameters, from which the target is computed the same way.
+``model: {yaml: JansenRit, coupling: SigmoidalJansenRit, inputs: [y4], params: {mu: 0.2}}`` is a
+model generated from a TVB-O YAML file (a file relative to the study's folder, attached to the
+study, or a tvbo database name; :func:`brainsweep.models.from_yaml`); the study records its files
+by path, name and content hash, so ``reproduce`` and resuming rebuild it without a pickle.
 Instead of ``model``, ``function: module:callable`` studies a plain Python function, and
 ``model: {hnn: {network_kwargs: ..., set_params: module:function, tstop: 40, target: dipole.txt}}``
 hnn-core's network (:class:`~brainsweep.models.hnn.HNNEvaluator`; scores ``dipole_rmse``,
@@ -53,6 +57,8 @@ TOP_KEYS = ("path", "name", "model", "function", "connectome", "integration", "o
 INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "integrator", "seed",
                     "stimulus", "chunk_ms")
 CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
+#: keys of ``model:``: name + params (a brainsweep model) or yaml, coupling, inputs + params (TVB-O files)
+MODEL_KEYS = ("name", "params", "yaml", "coupling", "inputs")
 SPACE_KEYS = ("grid", "bounds", "fixed")
 STRATEGIES = ("grid", "evolution", "bayes", "cmaes", "sbi", "gradient")
 #: the scores of a ``model: {hnn: ...}`` study (its ``objective`` setting chooses among them)
@@ -358,16 +364,24 @@ def _parse_model(top, base_dir, files, problems):
             problems.add(node, f"model: expected a mapping with name and params, got {_kind(node)}")
             return None
     else:
-        spec = _mapping(node, "model", problems, ("name", "params"))
-    if "name" not in spec:
-        problems.add(node, "model: missing name (e.g. HopfModel)")
+        spec = _mapping(node, "model", problems, MODEL_KEYS)
+    if "yaml" in spec and "name" in spec:
+        problems.add(spec["yaml"][0], "model: give either name (a brainsweep model) or yaml (a TVB-O file), not both")
         return None
-    name = _value(spec["name"][1])
+    yaml_only = [k for k in ("coupling", "inputs") if k in spec and "yaml" not in spec]
+    for key in yaml_only:
+        problems.add(spec[key][0], f"model.{key}: only for a model given as yaml: (a TVB-O file or tvbo name)")
+    if "name" not in spec and "yaml" not in spec:
+        problems.add(node, "model: missing name (e.g. HopfModel) or yaml (a TVB-O model file or tvbo name)")
+        return None
     Cmat = Dmat = None
     if "connectome" in top:
         sc = _parse_connectome(top["connectome"][1], base_dir, files, problems)
         if sc is not None:
             Cmat, Dmat = sc.Cmat, sc.Dmat
+    if "yaml" in spec:
+        return _parse_yaml_model(spec, base_dir, files, problems, Cmat, Dmat)
+    name = _value(spec["name"][1])
     cls = _model_class(name) if isinstance(name, str) else None
     if cls is None:
         close = difflib.get_close_matches(str(name), _known_models(), n=1)
@@ -393,6 +407,56 @@ def _parse_model(top, base_dir, files, problems):
     return model
 
 
+def _parse_yaml_model(spec, base_dir, files, problems, Cmat, Dmat):
+    """``model: {yaml: file-or-tvbo-name, coupling: ..., inputs: [...], params: {...}}``: a model
+    generated from TVB-O files (:func:`brainsweep.models.from_yaml`). A file named relative to the
+    study's folder is attached to the study; otherwise the name is looked up in tvbo's database."""
+    from .models.symbolic import YamlModelError, from_yaml, model_class
+    given = {}
+    for key, folder in (("yaml", "models"), ("coupling", "coupling_functions")):
+        if key not in spec:
+            continue
+        v = _value(spec[key][1])
+        if not isinstance(v, str) or not v:
+            problems.add(spec[key][1], f"model.{key}: expected a YAML file or a tvbo {folder} name, got "
+                                       f"{_kind(spec[key][1])}")
+            return None
+        path = Path(v) if Path(v).is_absolute() else base_dir / v
+        given[key] = str(path) if path.is_file() else v
+        if path.is_file():
+            _attach(files, v, path)
+    inputs = None
+    if "inputs" in spec:
+        inputs = _value(spec["inputs"][1])
+        if not (isinstance(inputs, list) and all(isinstance(x, str) for x in inputs)):
+            problems.add(spec["inputs"][1], f"model.inputs: expected a list of state variable names, got "
+                                            f"{_kind(spec['inputs'][1])}")
+            return None
+    where = spec["yaml"][1]
+    try:
+        cls = model_class(given["yaml"], given.get("coupling"), inputs=inputs)
+    except (YamlModelError, FileNotFoundError, ValueError) as err:
+        key = "inputs" if "inputs" in spec and "input channel" in str(err) else "yaml"
+        problems.add(spec[key][1], f"model.{key}: {err}")
+        return None
+    params, nodes = {}, {}
+    known = cls.spec()["param_names"]
+    for key, (pk, pv) in (_mapping(spec["params"][1], "model.params", problems).items() if "params" in spec else ()):
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.add(pk, f"model.params: {cls.__name__} has no parameter {key!r}{hint}")
+            continue
+        params[key], nodes[key] = _value(pv), pv
+    try:
+        return from_yaml(given["yaml"], given.get("coupling"), Cmat, Dmat, inputs=inputs, **params)
+    except (YamlModelError, ValueError, TypeError) as err:
+        symbol = getattr(err, "symbol", None)
+        hit = symbol if symbol in nodes else next((k for k in nodes if repr(k) in str(err)), None)
+        problems.add(nodes[hit] if hit else where, f"model.params.{hit}: {err}" if hit else f"model.yaml: {err}")
+        return None
+
+
 def _is_hnn(node) -> bool:
     """``model: {hnn: {...}}``: hnn-core's network as the study's evaluation."""
     return isinstance(node, yaml.MappingNode) and len(node.value) == 1 and _value(node.value[0][0]) == "hnn"
@@ -406,7 +470,7 @@ def _parse_hnn(node, base_dir, files, problems):
     if spec is None:
         spec = {}
     try:
-        from .models.hnn import HNNEvaluator
+        from .explorer.hnn_eval import HNNEvaluator
         evaluator = HNNEvaluator.from_spec(spec, base_dir=base_dir)
     except ImportError as err:
         problems.add(knode, f"model.hnn: hnn-core and NEURON are needed: pip install brainsweep[hnn] "

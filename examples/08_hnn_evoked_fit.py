@@ -26,7 +26,7 @@ from pathlib import Path
 
 from brainsweep.data import read_dipole
 from brainsweep.explorer import BayesOpt, ParameterSpace, Study
-from brainsweep.models.hnn import HNNEvaluator
+from brainsweep.explorer.hnn_eval import HNNEvaluator
 from brainsweep.mpi import is_root, world
 
 FAST = os.environ.get("BRAINSWEEP_FAST") == "1"

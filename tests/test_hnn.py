@@ -1,4 +1,4 @@
-"""hnn-core's network as a brainsweep evaluator (brainsweep.models.hnn).
+"""hnn-core's network as a brainsweep evaluator (brainsweep.explorer.hnn_eval).
 
 Independent sources: plain ``hnn_core.simulate_dipole`` in a fresh Python process (the
 dipoles must be equal bit for bit), and the RMSE recomputed here with numpy/scipy from
@@ -25,7 +25,7 @@ from brainsweep.explorer import GridSearch, ParameterSpace, Study, load  # noqa:
 from brainsweep.explorer import _plain  # noqa: E402
 from brainsweep.explorer.reproduce import reproduce  # noqa: E402
 from brainsweep.explorer.storage import StudyFileError  # noqa: E402
-from brainsweep.models.hnn import HNNEvaluator, drive_event_seed  # noqa: E402
+from brainsweep.explorer.hnn_eval import HNNEvaluator, drive_event_seed  # noqa: E402
 
 TSTOP = 40.0
 MESH = {"mesh_shape": (3, 3)}
@@ -51,6 +51,12 @@ CASE = textwrap.dedent("""
                              weights_nmda={"L2_basket": 0.019482, "L2_pyramidal": 0.004317, "L5_pyramidal": 0.080074},
                              synaptic_delays={"L2_basket": 0.1, "L2_pyramidal": 0.1, "L5_pyramidal": 0.1},
                              n_drive_cells=1, cell_specific=False)
+
+    def set_params_sleepy(net, params):
+        if params["mu"] == 24.0:
+            import time
+            time.sleep(120)
+        set_params(net, params)
 
     def set_params_raising(net, params):
         raise ValueError("weights must be positive, got %r" % params["mu"])
@@ -236,7 +242,7 @@ MPI_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     import numpy as np
     from brainsweep.explorer import GridSearch, ParameterSpace, Study
-    from brainsweep.models.hnn import HNNEvaluator
+    from brainsweep.explorer.hnn_eval import HNNEvaluator
     import bs_hnn_case as case
     t = np.arange(0.0, 41.0, 1.6649601)
     ev = HNNEvaluator(network_kwargs={"mesh_shape": (3, 3)}, set_params=case.set_params, tstop=40.0, n_trials=1,
@@ -265,6 +271,35 @@ def test_mpiexec_gives_the_serial_results(case, tmp_path):
     assert rep["match"] and "dipole" in rep["compared"], rep["differences"]
 
 
+# -- time limit ---------------------------------------------------------------------------------------------
+def test_runs_over_the_time_limit_are_stored_as_timeouts(case, standalone, tmp_path):
+    """A run stuck past the limit is a stored ``timeout`` run, the study goes on, and the next
+    run (in a fresh child process) still equals plain hnn-core's standalone result."""
+    _, mod = case
+    limit = 15.0
+    ev = _evaluator(mod, set_params=mod.set_params_sleepy, timeout=limit)
+    space = ParameterSpace({"mu": [24.0, 18.0]})
+    res = Study(ev, space, GridSearch(), path=tmp_path / "t.h5", seed=7).run(progress=False)
+    stored = load(tmp_path / "t.h5").df.set_index("mu")
+    assert stored.loc[24.0, "status"] == "timeout" and stored.loc[18.0, "status"] == "ok"
+    assert f"time limit of {limit} s" in stored.loc[24.0, "message"]
+    assert limit <= stored.loc[24.0, "runtime"] < limit + 1.0 + 0.1 * limit + 5.0
+    ok = res.run(int(res.df.index[res.df["mu"] == 18.0][0]))
+    np.testing.assert_array_equal(ok["dipole"], standalone["p1"])
+    assert ok["dipole_rmse"] == standalone["p1_rmse"]
+
+
+def test_a_tiny_time_limit_stops_simulations_inside_neuron(case):
+    _, mod = case
+    ev = _evaluator(mod, n_trials=1, timeout=0.2)
+    records = ev.evaluate_chunk([(0, P1, 1), (1, P2, 2)])
+    assert [r.status for r in records] == ["timeout", "timeout"] and [r.idx for r in records] == [0, 1]
+    for r in records:  # SIGALRM in Python, or the child killed after the grace of 1 s + 10 %
+        assert "time limit of 0.2 s" in r.message and 0.2 <= r.runtime < 0.2 + 1.02 + 3.0
+    with pytest.raises(RuntimeError, match="hnn run timeout"):
+        ev(P1, seed=1)
+
+
 # -- identity and reference -------------------------------------------------------------------------------
 def test_reference_rebuilds_the_same_evaluator_and_refuses_changed_code(case):
     _, mod = case
@@ -273,6 +308,8 @@ def test_reference_rebuilds_the_same_evaluator_and_refuses_changed_code(case):
     assert doc["set_params"] == "bs_hnn_case:set_params" and doc["network_kwargs"] == {"mesh_shape": [3, 3]}
     again = HNNEvaluator.from_reference(doc)
     assert again.identity == ev.identity
+    timed = _evaluator(mod, seed_from_run=True, fixed={"sigma": 3.0}, timeout=60)
+    assert timed.identity == ev.identity and HNNEvaluator.from_reference(timed.reference()).timeout == 60.0
     assert _evaluator(mod, tstop=TSTOP + 1).identity != ev.identity
     assert _evaluator(mod, objective="dipole_rmse").identity == _evaluator(mod, objective="rmse").identity
     assert _evaluator(mod, target=(TARGET_T, TARGET + 1e-9)).identity != _evaluator(mod).identity
@@ -311,6 +348,7 @@ def test_set_params_errors_become_failed_runs_with_tracebacks(case):
     ({"smooth_window_len": 0.5}, "smooth_window_len: expected 0/None"),
     ({"n_trials": 0}, "n_trials: expected an integer >= 1"),
     ({"tstop": -1.0}, "tstop: expected a number > 0"),
+    ({"timeout": 0}, "timeout: expected a number > 0"),
     ({"target": ([0.0, 1.0], [1.0])}, "target: expected 1-D times and dipole of the same length"),
     ({"network_kwargs": {"mesh_shape": object()}}, "network_kwargs: values must be plain data"),
     ({"set_params": "mymodule:set_params"}, "set_params: expected a function"),

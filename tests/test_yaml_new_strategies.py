@@ -70,7 +70,7 @@ def test_yaml_hnn_model_is_validated_with_lines(hnn_case):
 
 def test_yaml_hnn_missing_hnn_core_is_one_line(hnn_case, monkeypatch):
     folder, _ = hnn_case
-    from brainsweep.models import hnn
+    from brainsweep.explorer import hnn_eval as hnn
     monkeypatch.setattr(hnn.HNNEvaluator, "from_spec",
                         classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(ImportError("No module named 'neuron'"))))
     with pytest.raises(StudySpecError) as err:

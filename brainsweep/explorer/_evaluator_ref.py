@@ -12,7 +12,10 @@ What re-running a study needs (``reproduce``) is therefore recorded as plain dat
   "run_kwargs": {...}, "keep": [...], "objective": <objective spec>, "timeout": s,
   "complete": bool}``; ``complete`` is False when the objective is (or holds) a user's own
   callable, which is then only named: plots can read the other parts' targets, but
-  rebuilding needs the pickle;
+  rebuilding needs the pickle; a model generated from TVB-O YAML files
+  (``brainsweep.models.from_yaml``) is recorded with ``"yaml": {"model": {"path", "name",
+  "sha256"}, "coupling": {...}, "inputs": [...]}`` (see :func:`yaml_model_source`) and rebuilt
+  only from files whose bytes still hash to the recorded values;
 - ``{"kind": "hnn", ...}``: hnn-core's network through
   :class:`brainsweep.models.hnn.HNNEvaluator` (``set_params`` by ``module:qualname`` and code
   hash; see its ``reference``).
@@ -45,7 +48,7 @@ from . import _plain, storage
 from .storage import StudyFileError
 
 __all__ = ["code_hash", "importable_name", "rebuild", "load_evaluator", "reference_doc", "objective_spec_of",
-           "objective_setting"]
+           "objective_setting", "yaml_model_source", "yaml_model_class"]
 
 _PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
@@ -189,7 +192,7 @@ def rebuild(doc: dict):
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise StudyFileError(f"evaluator reference: timeout must be a positive number, got {timeout!r}")
     if doc["kind"] == "hnn":
-        from ..models.hnn import HNNEvaluator
+        from .hnn_eval import HNNEvaluator
         try:
             return HNNEvaluator.from_reference(doc)
         except StudyFileError:
@@ -294,3 +297,65 @@ def objective_setting(spec, name: str):
         if isinstance(settings, dict) and name in settings:
             return settings[name]
     return None
+
+
+# -- models generated from TVB-O YAML files -------------------------------------------------------
+_YAML_FOLDERS = {"model": "models", "coupling": "coupling_functions"}
+
+
+def yaml_model_source(model) -> dict | None:
+    """How a model generated from TVB-O files (``brainsweep.models.from_yaml``) is found again:
+    ``{"model": {"path", "name", "sha256"}, "coupling": {...}, "inputs": [...]}``; None for
+    every other model. The hashes are of the files' bytes, so a changed file is noticed."""
+    generated = sys.modules.get("brainsweep.models.symbolic._model")  # not imported: not a YAML model
+    if generated is None or not isinstance(model, generated.YamlModel):
+        return None
+    cls = type(model)
+    return {"model": _file_reference(cls.yaml_path), "coupling": _file_reference(cls.coupling_path),
+            "inputs": list(cls.input_channels)}
+
+
+def _file_reference(path: str) -> dict:
+    from pathlib import Path
+    p = Path(path)
+    return {"path": str(p), "name": p.stem, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+
+
+def yaml_model_class(source) -> type:
+    """The generated model class :func:`yaml_model_source` described: each file is looked up at
+    its recorded path, else by name in the installed tvbo database, and used only if its bytes
+    still hash to the recorded value (otherwise a StudyFileError says which file changed)."""
+    if not isinstance(source, dict) or not all(isinstance(source.get(k), dict) for k in _YAML_FOLDERS):
+        raise StudyFileError("evaluator reference: 'yaml' must hold the model and coupling files")
+    inputs = source.get("inputs")
+    if not (isinstance(inputs, list) and all(isinstance(x, str) for x in inputs)):
+        raise StudyFileError("evaluator reference: 'yaml.inputs' must be a list of state variable names")
+    paths = {part: _recorded_file(part, source[part]) for part in _YAML_FOLDERS}
+    from ..models.symbolic import model_class
+    return model_class(paths["model"], paths["coupling"], inputs=tuple(inputs))
+
+
+def _recorded_file(part: str, ref: dict) -> str:
+    from pathlib import Path
+
+    from ..models.symbolic._source import find_yaml
+    path, name, digest = ref.get("path"), ref.get("name"), ref.get("sha256")
+    if not all(isinstance(v, str) for v in (path, name, digest)):
+        raise StudyFileError(f"evaluator reference: the {part} file needs path, name and sha256 strings")
+    candidates = [Path(path)]
+    try:
+        candidates.append(find_yaml(name, _YAML_FOLDERS[part]))
+    except (FileNotFoundError, ValueError):
+        pass  # not in a tvbo database here: only the recorded path can serve
+    seen = {}
+    for c in candidates:
+        if c.is_file():
+            seen[str(c)] = hashlib.sha256(c.read_bytes()).hexdigest()
+            if seen[str(c)] == digest:
+                return str(c)
+    if not seen:
+        raise StudyFileError(f"the study's {part} file {path} is not here (nor {name!r} in an installed tvbo "
+                             f"database); the study cannot be rebuilt without it")
+    found = "; ".join(f"{p} hashes to {h[:12]}" for p, h in seen.items())
+    raise StudyFileError(f"the study's {part} file {name!r} has changed since the study was run ({found}; the "
+                         f"study recorded {digest[:12]} for {path}); its runs cannot be re-run as they were")

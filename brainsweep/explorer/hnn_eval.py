@@ -1,7 +1,7 @@
 """hnn-core's biophysical network (NEURON) as a brainsweep evaluator.
 
 ```python
-from brainsweep.models.hnn import HNNEvaluator   # pip install brainsweep[hnn]  (hnn-core + NEURON)
+from brainsweep.explorer.hnn_eval import HNNEvaluator   # pip install brainsweep[hnn]  (hnn-core + NEURON)
 ev = HNNEvaluator(network="jones_2009_model", set_params=set_params, tstop=170.0, n_trials=1,
                   smooth_window_len=30, scale_factor=3000, target="yes_trial_S1_ERP_all_avg.txt")
 Study(ev, ParameterSpace(bounds=constraints), BayesOpt(n_calls=50), path="hnn_fit.h5").run()
@@ -45,41 +45,17 @@ array), all trials concatenated.
 from __future__ import annotations
 
 import hashlib
-import inspect
-import math
 import os
 
 import numpy as np
 
-from ..explorer import _plain
-from ..explorer.runner import run_record
-from ..explorer.storage import RunRecord
+from . import _plain
+from ._hnn_args import (INSTALL_HINT, _as_call_kwargs, _f_bands, _import_hnn, _network_function, _number,
+                        _objective_names, _plain_kwargs, _set_params_name, _target_arrays, _wants_seed)
+from .runner import run_forked, run_record
+from .storage import RunRecord
 
 __all__ = ["HNNEvaluator", "drive_event_seed", "INSTALL_HINT"]
-
-INSTALL_HINT = "pip install brainsweep[hnn]  (installs hnn-core and NEURON wheels)"
-#: objective name -> score name; hnn-core's ``obj_fun`` names and short aliases
-_OBJECTIVES = {"rmse": "dipole_rmse", "dipole_rmse": "dipole_rmse",
-               "corr": "dipole_corr", "dipole_corr": "dipole_corr",
-               "psd_band": "maximize_psd", "maximize_psd": "maximize_psd"}
-
-
-def _import_hnn():
-    """hnn_core (and NEURON behind it), or an ImportError naming the extra to install."""
-    try:
-        import neuron  # noqa: F401 - hnn-core imports it too; fail here with the install hint
-        import hnn_core
-    except ImportError as err:
-        raise ImportError(f"HNNEvaluator needs hnn-core and NEURON, which are not installed here "
-                          f"({err}); install them with: {INSTALL_HINT}") from err
-    try:  # the functions hnn-core's Optimizer scores with (private: checked once, here)
-        from hnn_core.dipole import _anticorr, _rmse, average_dipoles  # noqa: F401
-        from hnn_core.optimization.objective_functions import _get_relative_power  # noqa: F401
-    except ImportError as err:
-        raise ImportError(f"hnn-core {hnn_core.__version__} lacks the scoring functions of hnn-core 0.6's "
-                          f"Optimizer ({err}); install a matching version: {INSTALL_HINT}") from err
-    return hnn_core
-
 
 def drive_event_seed(run_seed: int, drive_name: str) -> int:
     """The ``event_seed`` hnn-core gets for drive ``drive_name`` in the run with seed
@@ -99,131 +75,6 @@ class _Drives(dict):
         have = ", ".join(map(repr, self)) or "none (set_params adds them with net.add_*_drive)"
         raise KeyError(f"the network has no drive {key!r}; its drives: {have}")
 
-
-def _network_function(network):
-    """The function building the network: a model of ``hnn_core`` by name
-    (``jones_2009_model``, ``law_2021_model``, ``calcium_model``, ``neymotin_2020_model``) or
-    ``"module:qualname"`` of the user's own builder."""
-    from ..explorer._evaluator_ref import _import_target
-    hnn_core = _import_hnn()
-    if not isinstance(network, str) or not network:
-        raise TypeError(f"network: expected the name of an hnn-core network model (e.g. 'jones_2009_model') "
-                        f"or 'module:function', got {network!r}")
-    if ":" in network:
-        try:
-            fn = _import_target(network)
-        except Exception as err:  # noqa: BLE001 - say what could not be imported
-            raise ValueError(f"network: cannot import {network!r} ({type(err).__name__}: {err})") from err
-    else:
-        models = sorted(n for n in dir(hnn_core.network_models) if n.endswith("_model")
-                        and callable(getattr(hnn_core.network_models, n)))
-        if network not in models:
-            raise ValueError(f"network: hnn-core {hnn_core.__version__} has no network model {network!r} "
-                             f"(its models: {', '.join(models)}; or give 'module:function')")
-        fn = getattr(hnn_core.network_models, network)
-    if not callable(fn):
-        raise TypeError(f"network: {network!r} is a {type(fn).__name__}, not a function building a Network")
-    return fn
-
-
-def _as_call_kwargs(kwargs: dict) -> dict:
-    """Lists become tuples: YAML and stored references have no tuples, hnn-core wants
-    ``mesh_shape=(10, 10)``."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-
-
-def _plain_kwargs(kwargs) -> dict:
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise TypeError(f"network_kwargs: expected a mapping of keyword arguments, got {kwargs!r}")
-    try:
-        return _plain.decode(_plain.encode(dict(kwargs)))
-    except TypeError as err:
-        raise TypeError(f"network_kwargs: values must be plain data (numbers, strings, lists, "
-                        f"mappings) so that the study can record them: {err}") from err
-
-
-def _target_arrays(target):
-    """``(t, agg)`` in ms and nAm from an hnn-core Dipole, a brainsweep DipoleData, a
-    ``(t, data)`` pair or a path to hnn's text format; None for None."""
-    if target is None:
-        return None
-    if isinstance(target, (str, os.PathLike)):
-        from ..data import read_dipole
-        d = read_dipole(os.fspath(target))
-        t, agg = d.t, d.agg
-    elif hasattr(target, "times") and isinstance(getattr(target, "data", None), dict):  # hnn_core.Dipole
-        if "agg" not in target.data:
-            raise ValueError(f"target: the Dipole has no 'agg' component (it has {sorted(target.data)})")
-        t, agg = target.times, target.data["agg"]
-    elif hasattr(target, "t") and hasattr(target, "agg"):  # brainsweep.data.DipoleData
-        t, agg = target.t, target.agg
-    elif isinstance(target, (tuple, list)) and len(target) == 2:
-        t, agg = target
-    else:
-        raise TypeError(f"target: expected an hnn_core Dipole, a brainsweep DipoleData, a (t_ms, dipole) "
-                        f"pair or a path to a dipole text file, got {type(target).__name__}")
-    t = np.array(t, dtype=float)
-    agg = np.array(agg, dtype=float)
-    if agg.ndim == 2 and agg.shape[1] >= 1 and agg.shape[0] == t.size:
-        agg = agg[:, 0]  # (t, data) with hnn's columns agg[, L2, L5]
-    if t.ndim != 1 or agg.shape != t.shape or t.size < 2:
-        raise ValueError(f"target: expected 1-D times and dipole of the same length >= 2, got shapes "
-                         f"{t.shape} and {agg.shape}")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(agg))) or np.any(np.diff(t) <= 0):
-        raise ValueError("target: times (ms) must be finite and strictly increasing, the dipole finite")
-    return t, agg
-
-
-def _number(name, v, *, positive=True, allow_none=False):
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite number, got {v!r}")
-    if positive and v <= 0:
-        raise ValueError(f"{name}: expected a number > 0, got {v!r}")
-    return float(v)
-
-
-def _objective_names(objective) -> tuple:
-    names = (objective,) if isinstance(objective, str) else tuple(objective)
-    if not names:
-        raise ValueError("objective: name at least one of 'rmse', 'corr', 'psd_band'")
-    bad = [n for n in names if n not in _OBJECTIVES]
-    if bad:
-        raise ValueError(f"objective: unknown {bad} (expected 'rmse' (dipole_rmse), 'corr' (dipole_corr) "
-                         f"or 'psd_band' (maximize_psd), or several of them)")
-    return tuple(dict.fromkeys(_OBJECTIVES[n] for n in names))
-
-
-def _f_bands(f_bands, relative_bandpower):
-    if f_bands is None:
-        raise ValueError("f_bands: the 'psd_band' objective needs frequency bands [(lo_hz, hi_hz), ...]")
-    bands = [tuple(float(x) for x in b) for b in f_bands]
-    if any(len(b) != 2 or not (0 <= b[0] < b[1]) for b in bands):
-        raise ValueError(f"f_bands: expected (lo_hz, hi_hz) pairs with 0 <= lo < hi, got {f_bands!r}")
-    if relative_bandpower is None:
-        raise ValueError("relative_bandpower: the 'psd_band' objective needs a weight per band (or one float)")
-    if isinstance(relative_bandpower, (int, float)):
-        weights = float(relative_bandpower)
-    else:
-        weights = [float(w) for w in relative_bandpower]
-        if len(weights) != len(bands):
-            raise ValueError(f"relative_bandpower: {len(weights)} weights for {len(bands)} bands")
-    return [list(b) for b in bands], weights
-
-
-def _set_params_name(fn) -> str:
-    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__qualname__)}"
-
-
-def _wants_seed(fn) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    return "seed" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 class HNNEvaluator:
@@ -260,13 +111,20 @@ class HNNEvaluator:
     fixed : dict
         Parameters passed to ``set_params`` in every run (a Study hands the evaluator only
         the explored values).
+    timeout : float, optional
+        Wall-clock limit of one run (s). With a limit each chunk of runs is simulated in a
+        forked child process (NEURON computes in C, where no signal reaches Python): a run
+        over the limit is stopped (SIGALRM while it is in Python; inside NEURON's solver the
+        child is killed after a grace of ``1 s + 10 %``) and stored as a ``timeout`` run. Each
+        run has a fresh child, so an interrupted simulation never leaves NEURON state to
+        another run; the fork costs no measurable time next to a simulation (~1 s and more).
     """
 
     def __init__(self, network: str = "jones_2009_model", network_kwargs: dict | None = None, set_params=None,
                  tstop: float = 170.0, n_trials: int = 1, dt: float = 0.025, smooth_window_len: float | None = 30,
                  scale_factor: float | None = 3000, target=None, objective="rmse", f_bands=None,
                  relative_bandpower=None, record_layers: bool = False, record_spikes: bool = False,
-                 seed_from_run: bool = True, fixed: dict | None = None):
+                 seed_from_run: bool = True, fixed: dict | None = None, timeout: float | None = None):
         self._network_fn = _network_function(network)
         self.network = network
         self.network_kwargs = _plain_kwargs(network_kwargs)
@@ -296,6 +154,7 @@ class HNNEvaluator:
         self.record_spikes = bool(record_spikes)
         self.seed_from_run = bool(seed_from_run)
         self.fixed = dict(fixed or {})
+        self.timeout = _number("timeout", timeout, allow_none=True)
         self._set_params_seed = set_params is not None and _wants_seed(set_params)
         self._base_net = None
 
@@ -328,7 +187,7 @@ class HNNEvaluator:
         """``hnn:<network>[<set_params module:qualname>]#<hash>``: the hash covers the network and
         its kwargs, tstop, dt, n_trials, smoothing, scale, objective, target data, seeding, fixed
         values and the code of ``set_params``; resuming refuses a study whose evaluation changed."""
-        from ..explorer._evaluator_ref import code_hash
+        from ._evaluator_ref import code_hash
         name = "none" if self.set_params is None else _set_params_name(self.set_params)
         code = None if self.set_params is None else code_hash(self.set_params)
         h = hashlib.sha256(_plain.encode({"settings": self._settings(), "set_params": name, "code": code}))
@@ -343,7 +202,7 @@ class HNNEvaluator:
         (``set_params`` by ``module:qualname`` with its code hash, the target's samples); None
         when ``set_params`` cannot be imported by name (``__main__``, a lambda, a closure) or a
         fixed value is not plain data."""
-        from ..explorer._evaluator_ref import code_hash, importable_name
+        from ._evaluator_ref import code_hash, importable_name
         target = None
         if self.set_params is not None:
             target = importable_name(self.set_params)
@@ -354,7 +213,8 @@ class HNNEvaluator:
         settings = self._settings()
         settings["target"] = None if self.target is None else {"t": self.target[0], "agg": self.target[1]}
         doc = {"kind": "hnn", **settings, "set_params": target,
-               "code": None if self.set_params is None else code_hash(self.set_params), "fixed": self.fixed}
+               "code": None if self.set_params is None else code_hash(self.set_params), "fixed": self.fixed,
+               "timeout": self.timeout}
         return _plain.or_none(doc)
 
     @classmethod
@@ -362,8 +222,8 @@ class HNNEvaluator:
         """The evaluator :meth:`reference` described. ``set_params`` is imported only through
         brainsweep's checks (no standard-library or private names, a plain function) and must
         still hash to the recorded code."""
-        from ..explorer._evaluator_ref import _checked_function, code_hash
-        from ..explorer.storage import StudyFileError
+        from ._evaluator_ref import _checked_function, code_hash
+        from .storage import StudyFileError
         if not isinstance(doc, dict) or doc.get("kind") != "hnn":
             raise StudyFileError(f"hnn evaluator reference: expected kind 'hnn', got {doc!r:.80}")
         set_params = None
@@ -378,7 +238,7 @@ class HNNEvaluator:
             target = (np.asarray(target["t"], dtype=float), np.asarray(target["agg"], dtype=float))
         keys = ("network", "network_kwargs", "tstop", "dt", "n_trials", "smooth_window_len", "scale_factor",
                 "objective", "f_bands", "relative_bandpower", "record_layers", "record_spikes", "seed_from_run",
-                "fixed")
+                "fixed", "timeout")
         return cls(set_params=set_params, target=target, **{k: doc[k] for k in keys if k in doc})
 
     @classmethod
@@ -392,7 +252,7 @@ class HNNEvaluator:
         """
         allowed = ("network", "network_kwargs", "set_params", "tstop", "n_trials", "dt", "smooth_window_len",
                    "scale_factor", "target", "objective", "f_bands", "relative_bandpower", "record_layers",
-                   "record_spikes", "seed_from_run")
+                   "record_spikes", "seed_from_run", "timeout")
         if not isinstance(spec, dict):
             raise TypeError(f"model.hnn: expected a mapping of settings ({', '.join(allowed)}), got {spec!r:.60}")
         unknown = sorted(set(spec) - set(allowed))
@@ -403,7 +263,7 @@ class HNNEvaluator:
         if name is not None:
             if not isinstance(name, str) or name.count(":") != 1:
                 raise ValueError(f"model.hnn.set_params: expected 'module:function', got {name!r}")
-            from ..explorer._evaluator_ref import _import_target
+            from ._evaluator_ref import _import_target
             try:
                 kw["set_params"] = _import_target(name)
             except Exception as err:  # noqa: BLE001 - name what could not be imported
@@ -416,11 +276,15 @@ class HNNEvaluator:
             raise type(err)(f"model.hnn.{err}") from err
 
     # -- one run -----------------------------------------------------------------------------------------
-    def _network(self, params: dict, seed: int):
-        """A fresh copy of the built network with ``set_params`` applied and drive seeds set."""
+    def _built_network(self):
+        """The network as ``network(**network_kwargs)`` builds it, built once per process."""
         if self._base_net is None:
             self._base_net = self._network_fn(**_as_call_kwargs(self.network_kwargs))
-        net = self._base_net.copy()
+        return self._base_net
+
+    def _network(self, params: dict, seed: int):
+        """A fresh copy of the built network with ``set_params`` applied and drive seeds set."""
+        net = self._built_network().copy()
         net.external_drives = _Drives(net.external_drives)
         if self.set_params is not None:
             if self._set_params_seed:
@@ -477,14 +341,18 @@ class HNNEvaluator:
             if self.record_spikes:
                 result.update(_spikes(net.cell_response))
             return result
-        return run_record(compute, idx, params, seed, self.fixed)  # a failure keeps its traceback
+        return run_record(compute, idx, params, seed, self.fixed, self.timeout)  # a failure keeps its traceback
 
     def evaluate_chunk(self, tasks: list) -> list[RunRecord]:
+        if self.timeout is not None and hasattr(os, "fork"):
+            self._built_network()  # built here once, inherited by every forked child
+            # one child per run: a simulation interrupted inside NEURON never precedes another run
+            return [record for task in tasks for record in run_forked(self.evaluate_one, [task], self.timeout)]
         return [self.evaluate_one(*task) for task in tasks]
 
     def __call__(self, params: dict, seed: int = 0) -> dict:
         """One run as a dict (scores and arrays), raising instead of recording a failure."""
-        record = self.evaluate_one(0, params, seed)
+        record = self.evaluate_chunk([(0, params, seed)])[0]  # under a time limit: in a child process
         if record.status != "ok":
             raise RuntimeError(f"hnn run {record.status}: {record.message}\n{record.traceback}")
         return {**record.scalars, **record.values}
