@@ -229,9 +229,11 @@ def _brainsweep_model_class(name):
 
 
 def _model_reference(model) -> dict | None:
+    from ._evaluator_ref import yaml_model_source
     cls = type(model)
+    source = yaml_model_source(model)  # a model generated from TVB-O files: recorded by file hashes
     try:
-        if _brainsweep_model_class(cls.__name__) is not cls:
+        if source is None and _brainsweep_model_class(cls.__name__) is not cls:
             return None
     except StudyFileError:
         return None
@@ -243,7 +245,8 @@ def _model_reference(model) -> dict | None:
     default_net = net.n_nodes == 1 and not net.Cmat.any() and net.Dmat is None and net.delays is None
     network = {} if default_net else {k: v for k, v in (("Cmat", net.Cmat), ("Dmat", net.Dmat),
                                                         ("delays", net.delays)) if v is not None}
-    return {"model": cls.__name__, "params": model.params.to_dict(), "network": network, "attrs": attrs}
+    return {"model": cls.__name__, "params": model.params.to_dict(), "network": network, "attrs": attrs,
+            **({"yaml": source} if source is not None else {})}
 
 
 def _settable_attr(cls, name: str) -> bool:
@@ -255,7 +258,8 @@ def _settable_attr(cls, name: str) -> bool:
 
 
 def _model_from_reference(doc: dict):
-    cls = _brainsweep_model_class(doc.get("model"))
+    from ._evaluator_ref import yaml_model_class
+    cls = yaml_model_class(doc["yaml"]) if doc.get("yaml") is not None else _brainsweep_model_class(doc.get("model"))
     network = doc.get("network") or {}
     unknown = sorted(set(network) - {"Cmat", "Dmat", "delays"})
     if unknown:
