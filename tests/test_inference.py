@@ -357,3 +357,77 @@ def test_interrupted_sequential_study_draws_the_same_rounds(tmp_path):
     res = resumed.study(interruptible, SPACE, path).run(progress=False)
     assert np.array_equal(res.df[["mu", "s"]].to_numpy(), ref.df[["mu", "s"]].to_numpy())
     assert np.array_equal(resumed.posterior().sample(50, X0, seed=1), whole.posterior().sample(50, X0, seed=1))
+
+
+# -- Results methods (registered by brainsweep.inference) ---------------------------------------------
+def test_results_methods_serve_the_stored_posterior(trained, tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    sbi, res, path = trained
+    again = load(path)
+    assert np.array_equal(again.posterior().sample(300, X0, seed=4), sbi.posterior().sample(300, X0, seed=4))
+    assert again.check_calibration(n=200) is again.strategy_state["calibration"]  # the stored 200 held out
+    fig = again.plot_posterior(again.posterior().sample(300, X0, seed=1), truth={"mu": 0.5, "s": 2.0})
+    assert len(fig.axes) == 4
+    assert len(again.plot_calibration().axes) == 3
+    # a new process that did not import brainsweep.inference is told what to import
+    code = f"from brainsweep.explorer import load; load({path!r}).posterior()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "import brainsweep.inference first" in done.stderr
+
+
+def test_results_check_calibration_on_fresh_simulations(trained):
+    _, res, _ = trained
+    c = res.check_calibration(n=150, num_samples=200, seed=3, features=take_x)  # a user callable: given again
+    assert c["n"] == 150 and c["excluded"] == 0
+    assert not np.array_equal(c["ranks"][:150], calibration(res)["ranks"][:150])  # not the stored ones
+    assert np.all(c["ks_pvals"] > 0.01), c["ks_pvals"]
+    levels = list(np.round(c["levels"], 2))
+    # binomial sd of a coverage over 150 truths: <= 0.041; 3 sd
+    for level in (0.5, 0.9):
+        assert abs(c["coverage"][levels.index(level)] - level) < 0.12, c["coverage"]
+
+
+def test_results_predictive_check_uses_the_study_evaluation(trained):
+    from brainsweep.inference import predictive_check
+    sbi, res, _ = trained
+    samples = sbi.posterior().sample(40, X0, seed=5)
+    with pytest.raises(ValueError, match="pass the same function as features="):
+        res.predictive_check(samples, X0)       # take_x is a user's callable, stored by name only
+    mine = res.predictive_check(samples, X0, features=take_x, seed=2)
+    direct = predictive_check(gaussian, SPACE, take_x, samples, X0, seed=2)
+    assert np.array_equal(mine["x"], direct["x"]) and np.array_equal(mine["quantile"], direct["quantile"])
+
+
+def test_results_methods_refused_for_other_strategies(tmp_path):
+    from brainsweep.explorer import GridSearch
+    res = Study(lambda p: {"y": p["a"]}, ParameterSpace({"a": [1.0, 2.0]}), GridSearch(),
+                path=str(tmp_path / "grid.h5")).run(progress=False)
+    with pytest.raises(ValueError, match="'grid' strategy; posterior is for studies of"):
+        res.posterior()
+
+
+def test_feature_specs_rebuild_the_same_features():
+    out = _signals()
+    f = features.concat(features.fc_fcd(k=3, window=20, step=10), features.psd_bands(key="x", relative=True),
+                        features.log_psd(key="x", band=(2, 30), resolution=2.0), features.moments(key="x"))
+    again = features.from_spec(_plain.decode(_plain.encode(f.spec())))
+    assert np.array_equal(again(out), f(out))
+    with pytest.raises(ValueError, match="not one of brainsweep's feature functions"):
+        features.from_spec({"feature": "os.system"})
+    with pytest.raises(ValueError, match="user's callable"):
+        features.from_spec(features.concat(take_x, features.moments()).spec())
+
+
+def test_log_psd_and_moments_against_scipy():
+    from scipy.signal import welch
+    out = _signals()
+    f, p = welch(out["x"], fs=250.0, nperseg=125)   # 2 Hz bins
+    sel = (f >= 4.0) & (f <= 40.0)
+    assert np.allclose(features.log_psd(key="x", band=(4, 40), resolution=2.0)(out), np.log10(p[:, sel]).ravel())
+    avg = features.log_psd(key="x", band=(4, 40), resolution=2.0, average=True)(out)
+    assert np.allclose(avg, np.log10(welch(out["x"].mean(axis=0), fs=250.0, nperseg=125)[1][sel]))
+    mom = features.moments(key="x")(out).reshape(4, 2)
+    assert np.allclose(mom[:, 0], out["x"].mean(axis=1)) and np.allclose(mom[:, 1], np.log10(out["x"].std(axis=1)))
+    with pytest.raises(ValueError, match="simulate longer"):
+        features.log_psd(key="x", resolution=0.01)(out)

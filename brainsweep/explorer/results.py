@@ -316,6 +316,52 @@ class Results:
             raise ValueError("pareto_front: this study has no objectives (a grid search?)")
         return pareto_front(self.df, objectives, weights)
 
+    # -- methods served by layers above the explorer, for studies of their strategy ------------
+    #: strategy name -> {method name: function(results, ...)}; see :meth:`register_reader`
+    _readers: dict = {}
+
+    @classmethod
+    def register_reader(cls, strategy: str, methods: dict) -> None:
+        """Serve ``methods`` (name -> ``function(results, *args, **kwargs)``) for studies of
+        ``strategy``: how ``brainsweep.inference`` gives ``posterior()`` & co. to SBI studies
+        without the explorer importing it (importing ``brainsweep.inference`` registers them)."""
+        cls._readers[str(strategy)] = dict(methods)
+
+    def _served(self, method: str):
+        name = self.strategy.get("name")
+        fn = self._readers.get(name, {}).get(method)
+        if fn is None:
+            if name == "sbi":
+                raise RuntimeError(f"Results.{method}: import brainsweep.inference first (it serves SBI studies; "
+                                   f"pip install brainsweep[sbi])")
+            raise ValueError(f"Results.{method}: {self.path} is a study of the {name!r} strategy; {method} is for "
+                             f"studies of {sorted(self._readers) or ['sbi']} (brainsweep.inference.SBI)")
+        return fn
+
+    def posterior(self, threads: int = 1):
+        """The trained posterior stored in an SBI study, rebuilt without retraining
+        (``brainsweep.inference.Posterior``: ``.sample(n, x)``, ``.log_prob``)."""
+        return self._served("posterior")(self, threads=threads)
+
+    def plot_posterior(self, samples, truth=None, bins: int = 40):
+        """Pair plot of posterior ``samples`` (n, d) with marginals; ``truth`` marked (SBI studies)."""
+        return self._served("plot_posterior")(self, samples, truth=truth, bins=bins)
+
+    def check_calibration(self, n: int | None = 200, **kwargs) -> dict:
+        """Simulation-based calibration ranks and expected coverage of an SBI study's posterior
+        on ``n`` held-out simulations (the stored ones, or fresh; see
+        ``brainsweep.inference._results.check_calibration``); plot with :meth:`plot_calibration`."""
+        return self._served("check_calibration")(self, n=n, **kwargs)
+
+    def plot_calibration(self, result: dict | None = None):
+        """Rank histograms and the expected-coverage curve (the stored calibration, or ``result``)."""
+        return self._served("plot_calibration")(self, result)
+
+    def predictive_check(self, samples, x_obs, **kwargs) -> dict:
+        """Re-simulate posterior ``samples`` with the study's evaluation and compare their
+        features with ``x_obs`` (SBI studies; see ``brainsweep.inference.predictive_check``)."""
+        return self._served("predictive_check")(self, samples, x_obs, **kwargs)
+
     def _units(self) -> dict:
         """Units of the explored model parameters (for axis labels); {} for a function study."""
         from .plots import parameter_units

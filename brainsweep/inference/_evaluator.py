@@ -99,8 +99,11 @@ class FeatureEvaluator:
         return getattr(self.inner, "threads", 1)
 
     def reference(self):
-        """None: the features are not part of brainsweep's plain evaluator references."""
-        return None
+        """The study's own evaluation's plain reference (see ``explorer._evaluator_ref``), so a
+        reader rebuilds it without unpickling; the features are recorded in the strategy's
+        configuration instead (``features.from_spec`` rebuilds brainsweep's own)."""
+        ref = getattr(self.base, "reference", None)
+        return ref() if ref is not None else None
 
     def evaluate_chunk(self, tasks: list):
         return self.inner.evaluate_chunk(tasks)

@@ -7,7 +7,8 @@ import numpy as np
 from ._posterior_io import Posterior, estimator_from_plain
 from ._prior import BoxPrior
 
-__all__ = ["posterior", "calibration", "plot_posterior", "plot_calibration_of", "training_data"]
+__all__ = ["posterior", "calibration", "plot_posterior", "plot_calibration_of", "training_data", "check_calibration",
+           "study_predictive_check", "READER"]
 
 
 def _results(res):
@@ -64,6 +65,77 @@ def plot_calibration_of(res):
     return plot_calibration(calibration(res))
 
 
+def check_calibration(res, n: int | None = 200, num_samples: int = 500, seed: int = 0, features=None,
+                      trust: bool = False, threads: int = 1) -> dict:
+    """Simulation-based calibration of an SBI study's posterior on ``n`` held-out prior simulations.
+
+    The study's own held-out simulations (``SBI(calibration=n)``) when it stored a calibration of
+    that size (or ``n=None``); otherwise ``n`` fresh ones: parameters drawn from the prior
+    (generator seeded by ``seed``), simulated by the study's evaluation rebuilt from the file
+    (runs numbered after the stored ones, seeded as the study would have), features by the
+    stored feature spec (a user's own feature callable: pass it as ``features``). Fresh
+    simulations are not written to the (read-only) file. Returns :func:`.sbc.calibrate`'s dict.
+    """
+    from .predictive import simulate_features
+    from .sbc import calibrate
+    res = _results(res)
+    stored = _state(res).get("calibration")
+    if stored is not None and (n is None or int(stored["n"]) == int(n)):
+        return stored
+    if n is None or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n: expected a number >= 2 of held-out simulations, got {n!r}")
+    post = posterior(res, threads)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA2]))
+    theta = post.prior.sample(rng, int(n))
+    evaluator = _study_evaluation(res, features, trust)
+    x, _ = simulate_features(evaluator, res.space, None, post.prior.to_params(theta), seed=res.seed,
+                             first_idx=res.n_registered)
+    ok = np.all(np.isfinite(x), axis=1)
+    if ok.sum() < 2:
+        raise ValueError(f"check_calibration: only {int(ok.sum())} of {n} held-out simulations gave finite features")
+    result = calibrate(post, theta[ok], x[ok], num_samples, seed)
+    result["excluded"] = int((~ok).sum())
+    return result
+
+
+def study_predictive_check(res, samples, x_obs, seed: int = 0, features=None, trust: bool = False) -> dict:
+    """:func:`.predictive.predictive_check` of ``samples`` (parameter units, ``res.space.names``
+    order) with the study's own evaluation, rebuilt from the file, and its stored feature spec."""
+    from .predictive import predictive_check
+    res = _results(res)
+    return predictive_check(_study_evaluation(res, features, trust), res.space, None, samples, x_obs, seed)
+
+
+def _study_evaluation(res, features, trust: bool):
+    """The study's evaluation (rebuilt from its plain reference; the pickle only with ``trust``)
+    with its features: ``features`` or the stored spec of brainsweep's feature functions."""
+    from ._evaluator import FeatureEvaluator
+    from .features import from_spec
+    evaluator = res.evaluator(trust=trust)
+    if isinstance(evaluator, FeatureEvaluator) and features is None:
+        return evaluator
+    if features is None:
+        spec = res.strategy.get("features")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{res.path}: the study's features are a user's callable ({spec}), recorded by name "
+                             f"only; pass the same function as features=")
+        features = from_spec(spec)
+    base = evaluator.base if isinstance(evaluator, FeatureEvaluator) else evaluator
+    return FeatureEvaluator(base, features)
+
+
+def plot_posterior_of(res, samples, truth=None, bins: int = 40):
+    """:func:`plot_posterior` of ``samples`` with the study's parameter names; ``truth`` a dict
+    by name or values in that order."""
+    names = BoxPrior(_results(res).space).names
+    if isinstance(truth, dict):
+        missing = [n for n in names if n not in truth]
+        if missing:
+            raise ValueError(f"truth: missing {missing} (expected {names})")
+        truth = [truth[n] for n in names]
+    return plot_posterior(samples, names, truth=truth, bins=bins)
+
+
 def plot_posterior(samples, names, truth=None, bins: int = 40):
     """Pair plot of posterior ``samples`` (n, d): marginal histograms on the diagonal, 2-D
     histograms below; ``truth`` (d values) marked in red. Returns the figure."""
@@ -94,3 +166,14 @@ def plot_posterior(samples, names, truth=None, bins: int = 40):
                 ax.set_ylabel(names[i])
     fig.tight_layout()
     return fig
+
+
+def _plot_calibration_method(res, result=None):
+    from .sbc import plot_calibration
+    return plot_calibration(calibration(res) if result is None else result)
+
+
+#: the methods ``Results`` serves for SBI studies (registered by ``brainsweep.inference``)
+READER = {"posterior": posterior, "plot_posterior": plot_posterior_of, "check_calibration": check_calibration,
+          "plot_calibration": _plot_calibration_method, "predictive_check": study_predictive_check,
+          "training_data": training_data}

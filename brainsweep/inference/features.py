@@ -11,6 +11,8 @@ works (``lambda out: out["x"]``); the ones here are brainsweep's standard summar
 - :func:`psd_bands`: per-region band powers (log10, or relative);
 - :func:`peak_frequencies`: per-region (or node-averaged) spectral peak frequency, Hz;
 - :func:`dipole_samples`: the dipole resampled at evenly spaced times;
+- :func:`log_psd`: the log10 Welch PSD itself, every frequency bin within a band;
+- :func:`moments`: per-region mean and log10 standard deviation;
 - :func:`concat`: several feature functions one after the other.
 
 Times are in ms (``t``/``<key>_t`` outputs), frequencies in Hz.
@@ -22,10 +24,10 @@ import numpy as np
 
 from ..evaluation.connectivity import bandpass, fc, fcd, upper_triangle
 from ..evaluation.objectives import _fs, _series
-from ..evaluation.spectra import band_power, peak_frequency
+from ..evaluation.spectra import band_power, peak_frequency, welch_psd
 
-__all__ = ["fc_upper", "fc_fcd", "psd_bands", "peak_frequencies", "dipole_samples", "concat",
-           "as_vector", "FeatureFunction"]
+__all__ = ["fc_upper", "fc_fcd", "psd_bands", "peak_frequencies", "dipole_samples", "log_psd", "moments",
+           "concat", "as_vector", "from_spec", "FeatureFunction"]
 
 #: EEG bands (Hz) used by :func:`psd_bands` by default
 BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 80.0))
@@ -140,6 +142,42 @@ class _DipoleSamples(FeatureFunction):
         return np.concatenate([np.interp(at, t, row) for row in x])
 
 
+class _LogPSD(FeatureFunction):
+    _FIELDS = ("key", "band", "resolution", "transient_ms", "average")
+
+    def __init__(self, key, band, resolution, transient_ms, average):
+        self.key, self.band, self.transient_ms = key, tuple(float(v) for v in band), float(transient_ms)
+        self.resolution, self.average = float(resolution), bool(average)
+        if not (0.0 <= self.band[0] < self.band[1]) or self.resolution <= 0.0:
+            raise ValueError(f"log_psd: expected 0 <= band[0] < band[1] and resolution > 0 Hz, got band "
+                             f"{band!r}, resolution {resolution!r}")
+
+    def __call__(self, out) -> np.ndarray:
+        t, x = _series(out, self.key, self.transient_ms)
+        if self.average:
+            x = x.mean(axis=0, keepdims=True)
+        fs = _fs(t)
+        nperseg = int(round(fs / self.resolution))
+        if nperseg > x.shape[1]:
+            raise ValueError(f"log_psd(resolution={self.resolution} Hz) needs {nperseg} samples per Welch segment; "
+                             f"{self.key!r} has {x.shape[1]} after the transient: simulate longer")
+        f, psd = welch_psd(x, fs, nperseg=nperseg)
+        psd = np.atleast_2d(psd)[:, (f >= self.band[0]) & (f <= self.band[1])]
+        return np.log10(np.maximum(psd, np.finfo(float).tiny)).ravel()
+
+
+class _Moments(FeatureFunction):
+    _FIELDS = ("key", "transient_ms")
+
+    def __init__(self, key, transient_ms):
+        self.key, self.transient_ms = key, float(transient_ms)
+
+    def __call__(self, out) -> np.ndarray:
+        _, x = _series(out, self.key, self.transient_ms)
+        std = np.log10(np.maximum(x.std(axis=1), np.finfo(float).tiny))
+        return np.column_stack([x.mean(axis=1), std]).ravel()
+
+
 class _Concat(FeatureFunction):
     _FIELDS = ("parts",)
 
@@ -192,7 +230,47 @@ def dipole_samples(n: int = 100, key: str = "dipole", transient_ms: float = 0.0)
     return _DipoleSamples(n, key, transient_ms)
 
 
+def log_psd(key: str = "x", band=(1.0, 45.0), resolution: float = 1.0, transient_ms: float = 0.0,
+            average: bool = False) -> FeatureFunction:
+    """log10 of the Welch PSD of output ``key`` (units of ``key`` squared per Hz) at every frequency
+    bin within ``band`` (Hz), segments of 1/``resolution`` s (bins ``resolution`` Hz apart);
+    region-major order, or the region-averaged signal's with ``average=True``."""
+    return _LogPSD(key, band, resolution, transient_ms, average)
+
+
+def moments(key: str = "x", transient_ms: float = 0.0) -> FeatureFunction:
+    """Per region: the mean of output ``key`` and log10 of its standard deviation (2 per region)."""
+    return _Moments(key, transient_ms)
+
+
 def concat(*parts) -> FeatureFunction:
     """Feature functions one after the other (e.g. ``concat(fc_fcd(k=10), psd_bands(key="x"))``)."""
     return _Concat(parts)
 
+
+
+_CLASSES = {cls.__name__: cls for cls in (_FCUpper, _FCFCD, _PSDBands, _PeakFrequencies, _DipoleSamples, _LogPSD,
+                                          _Moments)}
+
+
+def from_spec(spec) -> FeatureFunction:
+    """The feature function a ``spec()`` document describes (as a study records it), rebuilt from
+    brainsweep's own feature classes only; ``ValueError`` for anything else (a user's callable is
+    recorded by name and code hash only, and cannot be rebuilt from a file)."""
+    if not isinstance(spec, dict) or "feature" not in spec:
+        raise ValueError(f"feature spec: expected a document with 'feature' (written by spec()), got {spec!r:.80}")
+    kind = spec["feature"]
+    if kind == "concat":
+        parts = spec.get("parts") or []
+        if any(p is None for p in parts):
+            raise ValueError("feature spec: a part of this concat is a user's callable, recorded by name only")
+        return _Concat([from_spec(p) for p in parts])
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        raise ValueError(f"feature spec: {kind!r} is not one of brainsweep's feature functions "
+                         f"({sorted(_CLASSES)} or concat)")
+    args = {k: spec[k] for k in cls._FIELDS if k in spec}
+    missing = [k for k in cls._FIELDS if k not in args]
+    if missing:
+        raise ValueError(f"feature spec of {kind}: missing {missing}")
+    return cls(**args)
