@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
     if path.suffix not in (".yaml", ".yml"):
         raise UserError(f"{path}: expected a .yaml/.yml study file or a .py script")
     from .studyfile import load_study
-    study = load_study(path, overwrite=args.overwrite, study_path=args.output, trust=args.trust)
+    study = load_study(path, overwrite=args.overwrite, study_path=args.output, trust=args.trust, say=_say)
     _say(f"study {path} -> {study.path}")
     res = study.run(n_jobs=args.jobs or 1, progress=not args.quiet and _root())
     if res is None:
@@ -577,8 +577,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="run (or resume) a study file: study.yaml or study.py",
                        description="Validate and run a YAML study file (every mistake is reported with its line), "
-                       "or execute a Python study script. An existing study file is resumed.")
-    s.add_argument("study", help="study.yaml / study.yml, or a study.py script "
+                       "or execute a Python study script. An existing study file is resumed. A tvbo experiment "
+                       "file (dynamics/network/integration/explorations) runs as a study written to <stem>.h5 here; "
+                       "one line per section says what is not run.")
+    s.add_argument("study", help="study.yaml / study.yml, a tvbo experiment .yaml, or a study.py script "
                    "(arguments after -- are passed to the script)")
     s.add_argument("-o", "--output", help="YAML only: study file to write (overrides the YAML's path)")
     s.add_argument("-j", "--jobs", type=int, help="YAML only: local worker processes (default 1; ignored under "

@@ -1063,20 +1063,29 @@ def _sbi_features(spec, node, problems):
     return parts[0] if len(parts) == 1 else features.concat(*parts)
 
 
-def load_study(path, *, overwrite: bool = False, study_path: str | None = None, trust: bool = False):
+def load_study(path, *, overwrite: bool = False, study_path: str | None = None, trust: bool = False, say=None):
     """Read, validate and build the :class:`~brainsweep.explorer.Study` of a YAML study file.
 
     The YAML text (and any target files it names) are attached to the study file, so
     ``brainsweep archive`` can pack them and the study can be rerun from the archive.
     ``study_path`` overrides the file's ``path``; ``trust`` is passed to the Study (resuming a
     file of format 1 whose strategy state is a pickle: only for a file you trust).
+    A tvbo experiment file (:mod:`brainsweep.tvbo_experiment`) is translated into a study written
+    to ``<experiment stem>.h5`` in the current folder; ``say`` (a callable taking a line, e.g.
+    ``print``) receives its one line per section saying what runs and what does not.
     """
     from .explorer import Study
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such study file: {path}")
     text = path.read_text()
-    plan = parse_study(text, str(path), base_dir=path.parent)
+    if _is_tvbo_experiment(text):
+        from .tvbo_experiment import translate
+        plan, notes = translate(path)
+        for line in notes:
+            (say or (lambda _: None))(f"tvbo experiment {path.name}: {line}")
+    else:
+        plan = parse_study(text, str(path), base_dir=path.parent)
     files = dict(plan["files"])
     outside = files.pop(None, [])
     attachments = {path.name: text, **files}
@@ -1090,3 +1099,16 @@ def load_study(path, *, overwrite: bool = False, study_path: str | None = None, 
     objective = build_objectives(plan)
     return Study(plan["model"], plan["space"], plan["strategy"], objective=objective,
                  run_kwargs=plan["run_kwargs"], keep=plan["keep"] or None, **common)
+
+
+def _is_tvbo_experiment(text: str) -> bool:
+    """A TVB-O experiment (``dynamics:`` at the top level, no ``model``/``function``); a text that is
+    too long or not plain YAML is left to :func:`parse_study`, which reports why."""
+    from .tvbo_experiment import is_experiment
+    if len(text) > MAX_TEXT or not re.search(r"^dynamics\s*:", text, re.M):
+        return False
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        return False
+    return root is not None and not _check_nodes(root) and is_experiment(_value(root))
