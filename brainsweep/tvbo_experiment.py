@@ -182,7 +182,9 @@ def _coupling_file(data, path: Path, files: dict):
         pre = re.sub(rf"\b{re.escape(s)}_j\b", f"x_j[{k}]", pre)
         pre = re.sub(rf"\b{re.escape(s)}_i\b", f"x_i[{k}]", pre)
         pre = re.sub(rf"\b{re.escape(s)}\b", f"x_j[{k}]", pre)
-    doc = {"name": name, "parameters": {p: {"value": v} for p, v in params.items()},
+    kept = ("value", "domain", "unit", "description")  # the file's own parameter settings, nothing else
+    doc = {"name": name, "parameters": {p: {k: spec[k] for k in kept if k in spec} if isinstance(spec, dict)
+                                        else {"value": spec} for p, spec in (entry.get("parameters") or {}).items()},
            "pre_expression": {"rhs": pre}, "post_expression": dict(entry.get("post_expression") or {"rhs": "gx"}),
            "delayed": delayed}
     if states:
@@ -335,6 +337,12 @@ def _exploration(data, model, fixed):
             line += f"; observable {observable.get('function', observable) if isinstance(observable, dict) else observable} not computed"
     if other:
         line += f"; not run: {', '.join(other)}"
+    from .studyfile import _check_model_values
+    for name, values in grid.items():
+        try:
+            _check_model_values(model, name, values, "grid")
+        except ValueError as err:
+            raise _Refusal(f"explorations: {err}") from None
     try:
         return ParameterSpace(grid, fixed={k: v for k, v in fixed.items() if k not in grid}), line
     except ValueError as err:

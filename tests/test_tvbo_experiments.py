@@ -98,6 +98,11 @@ def test_reduced_wong_wang_fc_experiment_runs_its_grid(tvbo_db, here):  # noqa: 
     S = {(r.w, r.coupling_G): res.run(i)["S"] for i, r in res.df.iterrows()}
     assert all(s.shape == (84, 100) and s.min() >= 0.0 and s.max() <= 1.0 for s in S.values())  # clamped domain
     assert not np.array_equal(S[(0.3, 0.1)], S[(0.3, 0.5)])  # the coupling parameter reaches the model
+    # a grid outside the coupling parameter's domain in the file (G in [0, 1]) is refused before any run
+    bad = _short_copy(tvbo_db, "RWW_BOLD_FC_Optimization.yaml", here, 400,
+                      {"ReducedWongWang.w": (0.3, 0.6), "FastLinearCoupling.G": (0.5, 2.0)})
+    with pytest.raises(StudySpecError, match=r"explorations: parameter 'coupling_G' must be <= 1.0 .*got 2.0"):
+        translate(bad)
 
 
 def test_refused_experiments_say_why_in_one_line_per_section(tvbo_db, here, capsys):  # noqa: F811
