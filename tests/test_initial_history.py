@@ -8,6 +8,7 @@ default (constant) past equals a history holding the initial state's coupled qua
 import numpy as np
 import pytest
 from numba import njit
+from test_yaml_models import tvbo_db  # noqa: F401 - the session fixture (tvbo's files, not copied here)
 
 from brainsweep.models import HopfModel, Model, Param, State
 
@@ -154,3 +155,34 @@ def test_bad_histories_name_initial_history_and_the_expected_shape():
         m.run(2.0, dt=0.1, initial_history=lambda t: np.zeros(3))
     with pytest.raises(ValueError, match="initial_history must be an array of shape"):
         m.run(2.0, dt=0.1, initial_history="ramp")
+
+
+def test_a_tvb_style_history_of_states_becomes_the_coupled_quantities(tvbo_db, monkeypatch):  # noqa: F811
+    """tvbo's SigmoidalJansenRit buffers cmin + (cmax - cmin) / (exp(r (midpoint - (y1 - y2))) + 1) of the
+    past states (computed here with numpy); a constant state history equal to the initial state is the
+    default run, bit for bit."""
+    from test_engine import small_net
+
+    from brainsweep.models import from_yaml
+    from brainsweep.models.engine import history_of_states
+
+    monkeypatch.setenv("BRAINSWEEP_TVBO_PATH", str(tvbo_db.parent))
+    C, D = small_net(4, seed=5)
+    m = from_yaml("JansenRit", "SigmoidalJansenRit", C, D, coupling_cmax=0.006, coupling_r=0.5)
+    assert m.coupled_vars == ("q0",)
+    names = [s.name for s in m.state_vars]
+    steps = int(m.network.delay_steps(m.params["signalV"], 0.1).max())
+    states = np.random.default_rng(6).normal(0.0, 3.0, (4, len(names), steps))
+    H = history_of_states(m, states)
+    y1, y2 = states[:, names.index("y1")], states[:, names.index("y2")]
+    p = {k: m.params[f"coupling_{k}"] for k in ("cmin", "cmax", "r", "midpoint")}
+    want = p["cmin"] + (p["cmax"] - p["cmin"]) / (np.exp(p["r"] * (p["midpoint"] - (y1 - y2))) + 1.0)
+    np.testing.assert_allclose(H[:, 0, :], want, rtol=1e-13)
+    init = np.random.default_rng(7).uniform(-1, 1, (4, len(names)))
+    kw = dict(dt=0.1, sampling_dt=1.0, seed=2, initial_state=init)
+    default = m.run(50.0, **kw)["y1"]
+    constant = history_of_states(m, np.repeat(init[:, :, None], steps, axis=2))
+    assert np.array_equal(m.run(50.0, initial_history=constant, **kw)["y1"], default)
+    assert not np.array_equal(m.run(50.0, initial_history=H, **kw)["y1"], default)
+    with pytest.raises(ValueError, match=r"states has shape \(4, 2, 3\); expected \(4, 6, steps\)"):
+        history_of_states(m, np.zeros((4, 2, 3)))

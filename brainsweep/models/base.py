@@ -197,7 +197,8 @@ class Model:
         initial_history (the delayed past before t = 0, default the constant coupled quantities
         of the initial state: an array (nodes, coupled quantities ``coupled_vars``, max-delay
         steps), oldest first, the last entry at t = -dt, or a callable t_ms -> (nodes, coupled
-        quantities); see ``engine.history_values``).
+        quantities); see ``engine.history_values``; ``engine.history_of_states`` turns a TVB-style
+        history of the state variables into it).
         """
         kw = self._run_kwargs(duration, dt, sampling_dt, bold, tr, bold_dt, integrator, stimulus,
                               initial_state, outputs, chunk_ms, "raise", output_dtype,

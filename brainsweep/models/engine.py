@@ -46,7 +46,8 @@ quantities of the initial state (a constant past), unless the run is given a his
 array (nodes, coupled quantities, steps) whose time axis runs oldest first and whose last
 entry is t = -dt (the value at t = 0 always comes from the initial state), or a callable
 ``f(t_ms) -> (nodes, coupled quantities)`` evaluated at t = -max_delay*dt, ..., -dt. See
-:func:`history_values`.
+:func:`history_values`; :func:`history_of_states` turns a TVB-style history of the state
+variables into these quantities.
 
 Time line: the state at step g is at t = g*dt; outputs are sampled at
 t = k*sampling_dt (k = 1..), BOLD at t = k*TR. Inputs (stimulus) applied during
@@ -70,7 +71,7 @@ from ._kernel_template import SCHEME_TEMPLATE, TEMPLATE
 from .noise import draw_seed, seed_state
 
 __all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel", "MemoryUseWarning",
-           "default_sampling_dt", "history_values", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
+           "default_sampling_dt", "history_values", "history_of_states", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
 
 #: bytes of recorded outputs per run up to which a run without ``sampling_dt`` keeps every
 #: integration step; beyond it such a run is sampled every 1 ms (see :func:`default_sampling_dt`)
@@ -396,6 +397,45 @@ def history_values(initial_history, n_nodes: int, coupled: list[str], max_delay:
     return H
 
 
+def history_of_states(model, states, *, dt: float | None = None) -> np.ndarray:
+    """A TVB-style history of the state variables turned into the history ``run`` takes.
+
+    TVB keeps the past of the coupled *state variables* and applies the coupling's
+    pre-expression when it reads them; brainsweep's delay buffer holds the coupled quantities
+    ``model.coupled_fn`` computes from a node's state (e.g. a sigmoid of y1 - y2 for tvbo's
+    SigmoidalJansenRit). ``states``: (nodes, state variables in ``model.state_vars`` order, steps),
+    oldest first, the last at t = -dt; returns (nodes, ``model.coupled_vars``, steps) computed
+    with the model's current parameter values (``dt``, ms, default ``model.dt``, only for models
+    whose constants depend on it). Pass the result as ``initial_history``.
+    """
+    cls = type(model)
+    spec = cls.spec()
+    N, NS = model.n_nodes, len(spec["state_names"])
+    S = np.asarray(states, dtype=float)
+    if S.ndim != 3 or S.shape[:2] != (N, NS):
+        raise ValueError(f"states has shape {S.shape}; expected ({N}, {NS}, steps) (nodes, state variables "
+                         f"{spec['state_names']}, steps oldest first)")
+    P = _param_array(spec, model.params.to_dict(), N)
+    const = model.constants(dt=model.dt if dt is None else dt) \
+        if "dt" in inspect.signature(model.constants).parameters else model.constants()
+    coupled = get_kernel(cls)._coupled
+    out = np.empty((N, len(cls.coupled_vars), S.shape[2]))
+    cv = np.zeros(max(len(cls.coupled_vars), 1))
+    for i in range(N):
+        for k in range(S.shape[2]):
+            coupled(np.ascontiguousarray(S[i, :, k]), P[i], const, cv)
+            out[i, :, k] = cv[:len(cls.coupled_vars)]
+    return out
+
+
+def _param_array(spec: dict, values: dict, n_nodes: int) -> np.ndarray:
+    """(n_nodes, n_params) float64 array of one run's complete parameter dict (choices as index)."""
+    P = np.empty((n_nodes, len(spec["param_names"])))
+    for k, name in enumerate(spec["param_names"]):
+        P[:, k] = spec["params"][name].as_float(values[name])
+    return P
+
+
 def _write_history(BUF: np.ndarray, H: np.ndarray, n_nodes: int, L: int, B: int) -> None:
     """Put the past H (nodes, coupled, max_delay) into every run's ring buffer. At the start
     (position 0 = t = 0) the value d steps back sits at ring position L - d, stored at slot
@@ -467,13 +507,8 @@ def simulate_runs(
     sample_every = _steps("sampling_dt", sampling_dt, dt)
     n_samples = n_steps // sample_every
 
-    # parameters -> (R, N, NP)
-    pnames = spec["param_names"]
     specs = spec["params"]
-    P = np.empty((R, N, len(pnames)))
-    for r, pd in enumerate(param_list):
-        for k, name in enumerate(pnames):
-            P[r, :, k] = specs[name].as_float(pd[name])
+    P = np.stack([_param_array(spec, pd, N) for pd in param_list])  # (R, N, NP)
     trs = {float(pd["TR"]) for pd in param_list} if tr is None else {float(tr)}
     if len(trs) > 1:
         raise ValueError("all runs of a batch must share one TR")
