@@ -248,7 +248,7 @@ def no_compile(monkeypatch):
     def fail(*a, **k):
         raise AssertionError("generated/compiled before the error was found")
 
-    monkeypatch.setattr(mod, "_import_generated", fail)
+    monkeypatch.setattr(mod, "import_generated", fail)
 
 
 def test_good_minimal_file_builds(tmp_path, tvbo_db):

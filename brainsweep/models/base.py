@@ -1,7 +1,9 @@
 """Model base class: declarative definition + run / run_batch / report.
 
-A model module subclasses :class:`Model` and sets class attributes (see
-``/tmp/notes/ENGINE_READY.md`` and ``hopf.py`` for a complete example):
+brainsweep's own models are YAML files (``definitions/*.yaml``) compiled into subclasses by
+``brainsweep.models.symbolic`` (see ``symbolic/_definition.py``); ALN is written by hand. A
+hand-written model subclasses :class:`Model` and sets class attributes (``aln/model.py`` is an
+example):
 
 ``name``, ``description``, ``equations`` (markdown), ``state_vars`` (tuple of
 :class:`State`), ``parameters`` (tuple of :class:`Param`), ``rhs`` (module-level

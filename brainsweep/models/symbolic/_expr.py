@@ -15,6 +15,9 @@ from sympy.core.function import AppliedUndef
 from sympy.parsing.sympy_parser import auto_number, auto_symbol, factorial_notation, parse_expr, repeated_decimals
 from sympy.printing.pycode import PythonCodePrinter
 
+from ._textcode import TextCodeError
+from ._textcode import topological_order as _topological_order
+
 __all__ = ["parse", "to_code", "topological_order"]
 
 _FUNCTIONS = {
@@ -71,23 +74,10 @@ def parse(text, names: dict, functions: dict | None = None) -> sp.Expr:
 def topological_order(deps: dict) -> list:
     """Names ordered so that each comes after the names it depends on (``deps``: name -> set of
     names, only those in deps count). Raises ParseError naming one variable of a cycle."""
-    order, state = [], {}
-
-    def visit(n, path):
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            cycle = path[path.index(n):] + [n]
-            raise ParseError(n, f"circular definition: {' -> '.join(cycle)}")
-        state[n] = 1
-        for m in sorted(deps[n] & deps.keys(), key=list(deps).index):
-            visit(m, path + [n])
-        state[n] = 2
-        order.append(n)
-
-    for n in deps:
-        visit(n, [])
-    return order
+    try:
+        return _topological_order(deps)
+    except TextCodeError as exc:
+        raise ParseError(exc.symbol, str(exc)) from None
 
 
 class _Printer(PythonCodePrinter):

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ._expr import ParseError, parse, topological_order
-from ._source import Refused, YamlModelError, line_of, load_yaml
+from ._source import Refused, YamlModelError, _num, _text, line_of, load_yaml
 
 __all__ = ["ParamDef", "VarDef", "StateDef", "ModelDef", "parse_model", "parse_params", "check_value"]
 
@@ -50,6 +50,7 @@ class StateDef(VarDef):
     clamp: bool = False
     initial: tuple = (0.0, 0.0)  # uniform range of the random initial value
     coupling_variable: bool = False
+    algebraic: bool = False  # brainsweep definitions: the equation is the new value, not the derivative
 
 
 @dataclass
@@ -78,15 +79,10 @@ class ModelDef:
     symbols: dict = field(default_factory=dict)  # name -> sympy Symbol of every declared name
     functions: list = field(default_factory=list)  # FunctionDefs, callees first
     time_unit: str = "ms"  # "s" when the file's rates are per second (derivatives scaled by 1e-3)
-
-
-def _num(v):
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
+    # brainsweep definition files only: coupled quantity name -> sympy expression of a node's own
+    # state (read in the equations as the network sum cpl_<name>), and the input channels (inp_<name>)
+    sums: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
 
 
 def check_value(path, p: ParamDef, value, line=None) -> None:
@@ -108,7 +104,9 @@ def parse_params(path, data: dict, lines: dict, prefix: str = "") -> list:
     for pname, pd in (data.get("parameters") or {}).items():
         pd = pd if isinstance(pd, dict) else {"value": pd}
         value = _num(pd.get("value"))
-        if value is None:
+        if pd.get("choices") is not None and pd.get("value") in pd["choices"]:
+            value = str(pd["value"])  # a choice parameter (brainsweep definitions): not a number
+        elif value is None:
             raise Refused(path, line_of(lines, "parameters", pname, "value"), pname,
                           f"parameter value {pd.get('value')!r} is not a number")
         dom = pd.get("domain") or {}
@@ -116,10 +114,6 @@ def parse_params(path, data: dict, lines: dict, prefix: str = "") -> list:
                                str(pd.get("unit") or ""), _text(pd.get("description") or pd.get("definition")),
                                line_of(lines, "parameters", pname), line_of(lines, "parameters", pname, "value")))
     return params
-
-
-def _text(d) -> str:
-    return "" if d is None else " ".join(str(d).split())
 
 
 def parse_model(path) -> ModelDef:
@@ -148,12 +142,18 @@ def parse_model(path) -> ModelDef:
     for cname, cd in (data.get("coupling_inputs") or {}).items():
         cd = cd or {}
         cins.append((cname, bool(cd.get("local")) or cname == "local_coupling", line_of(lines, "coupling_inputs", cname)))
+    bs = data.get("brainsweep") if isinstance(data.get("brainsweep"), dict) else {}
+    sums_raw = ((bs.get("coupling") or {}).get("sums") or {})
+    cins += [(f"cpl_{c}", False, line_of(lines, "brainsweep", "coupling", "sums", c)) for c in sums_raw]
+    inputs = [str(c) for c in (bs.get("inputs") or {})]
 
     symbols = {}
     for kind, names, section in (("parameter", [p.name for p in params], "parameters"),
                                  ("state variable", list(states_raw), "state_variables"),
                                  ("derived variable", list(derived_raw), "derived_variables"),
-                                 ("coupling input", [c[0] for c in cins], "coupling_inputs")):  # fmt: skip
+                                 ("coupling input", [c[0] for c in cins], "coupling_inputs"),
+                                 ("input", [f"inp_{c}" for c in inputs], "brainsweep"),
+                                 ("built-in", ["n_nodes"] if bs else [], "brainsweep")):  # fmt: skip
         for n in names:
             if not str(n).isidentifier():
                 raise YamlModelError(path, line_of(lines, section, n), str(n), f"{kind} name is not an identifier")
@@ -212,9 +212,12 @@ def parse_model(path) -> ModelDef:
         init = _initial_range(sd, lo, hi)
         states.append(StateDef(sname, expr, str(rhs), line_of(lines, *key), str(sd.get("unit") or ""),
                                _text(sd.get("description")), sd.get("record", True) is not False,
-                               lo, hi, enforce == "clamp", init, bool(sd.get("coupling_variable", False))))
+                               lo, hi, enforce == "clamp", init, bool(sd.get("coupling_variable", False)),
+                               bool(sd.get("algebraic", False))))
+    sums = {c: _parse(path, lines, ("brainsweep", "coupling", "sums", c), f"cpl_{c}", text, symbols, functions)
+            for c, text in sums_raw.items()}
     return ModelDef(name, path, _text(data.get("description")), params, [derived[n] for n in order], states,
-                    cins, symbols, fdefs, _time_unit(params, states))
+                    cins, symbols, fdefs, "ms" if bs else _time_unit(params, states), sums, inputs)
 
 
 def _time_unit(params, states) -> str:
