@@ -2,7 +2,8 @@
 
 Public API: model classes, ``Param``/``State`` (to define models), ``DivergenceError``,
 stimulus helpers, the BOLD helper and ``set_parallel`` (see engine.py for how a model is
-integrated).
+integrated). The built-in models except ALN are YAML files in ``definitions/`` compiled by
+``brainsweep.models.symbolic``; a new model is such a file, run with ``from_yaml(path)``.
 """
 
 from .aln import ALNModel
