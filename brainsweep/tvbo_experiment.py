@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-__all__ = ["is_experiment", "translate", "NOT_RUN"]
+__all__ = ["is_experiment", "translate", "files_dir", "NOT_RUN"]
 
 #: sections of an experiment brainsweep does not run, with the reason given for them
 NOT_RUN = {
@@ -121,14 +121,19 @@ def translate(path, *, out_dir=None) -> tuple[dict, list[str]]:
 
 
 # -- dynamics and coupling ----------------------------------------------------------------------
+def files_dir() -> Path:
+    """Folder of the model and coupling files written from experiments (in the kernel cache)."""
+    from .models.engine import kernel_dir
+
+    return kernel_dir() / "tvbo_experiments"
+
+
 def _cache_file(kind: str, doc: dict, stem: str, files: dict) -> str:
     """Write ``doc`` (a model or coupling definition taken from the experiment) as a YAML file in the
     kernel cache folder, named by its content hash, and attach it to the study; return its path."""
-    from .models.engine import kernel_dir
-
     text = yaml.safe_dump(doc, sort_keys=False)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    folder = kernel_dir() / "tvbo_experiments"
+    folder = files_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{stem}-{kind}-{digest}.yaml"
     if not target.is_file() or target.read_text() != text:

@@ -7,6 +7,7 @@ copied into the repository.
 """
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ from test_yaml_models import tvbo_db  # noqa: F401 - the session fixture
 
 from brainsweep.cli import main
 from brainsweep.data import load_dataset
-from brainsweep.explorer import load
+from brainsweep import tvbo_experiment
+from brainsweep.explorer import StudyFileError, load
+from brainsweep.explorer._evaluator_ref import load_evaluator
 from brainsweep.explorer.reproduce import reproduce
 from brainsweep.models import from_yaml
 from brainsweep.studyfile import StudySpecError
@@ -41,7 +44,7 @@ def _short_copy(db, name, folder, duration, lo_hi):
     return target
 
 
-def test_jansen_rit_meg_experiment_equals_the_model_built_by_hand(tvbo_db, here, capsys):  # noqa: F811
+def test_jansen_rit_meg_experiment_equals_the_model_built_by_hand(tvbo_db, here, capsys, monkeypatch):  # noqa: F811
     exp = _short_copy(tvbo_db, "JR_MEG_FrequencyGradient_Optimization.yaml", here, 200,
                       {"JansenRit.a": (0.05, 0.1), "JansenRit.b": (0.05, 0.07)})
     assert main(["run", str(exp), "-q"]) == 0
@@ -67,8 +70,20 @@ def test_jansen_rit_meg_experiment_equals_the_model_built_by_hand(tvbo_db, here,
         got = res.run(i)["y0"]
         assert got.shape == (84, 200) and np.ptp(got) > 1e-3
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
-    # rebuilt by reference (the model file written from the experiment, by content hash)
-    assert reproduce(here / "JR_MEG_FrequencyGradient_Optimization.h5", 2)["match"]
+    # rebuilt by reference (the model file written from the experiment, by content hash), also where the
+    # folder of such files is another one (another machine or cache): found there by name, if unchanged
+    study = here / "JR_MEG_FrequencyGradient_Optimization.h5"
+    assert reproduce(study, 2)["match"]
+    written = Path(load_evaluator(study).model.yaml_path)
+    elsewhere = here / "other_cache"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tvbo_experiment, "files_dir", lambda: elsewhere)
+    (elsewhere / written.name).write_bytes(written.read_bytes())
+    written.unlink()
+    assert reproduce(study, 1)["match"]
+    (elsewhere / written.name).write_text((elsewhere / written.name).read_text().replace("3.25", "3.5"))
+    with pytest.raises(StudyFileError, match=r"model file '.*' has changed since the study was run"):
+        load_evaluator(study)
 
 
 def test_unchanged_neuroml_jansen_rit_runs_and_resumes(tvbo_db, here, capsys):  # noqa: F811

@@ -323,8 +323,10 @@ def _file_reference(path: str) -> dict:
 
 def yaml_model_class(source) -> type:
     """The generated model class :func:`yaml_model_source` described: each file is looked up at
-    its recorded path, else by name in the installed tvbo database, and used only if its bytes
-    still hash to the recorded value (otherwise a StudyFileError says which file changed)."""
+    its recorded path, else under its file name in the folder of models written from tvbo
+    experiments (:func:`brainsweep.tvbo_experiment.files_dir`), else by name in the installed tvbo
+    database, and used only if its bytes still hash to the recorded value (otherwise a
+    StudyFileError says which file changed)."""
     if not isinstance(source, dict) or not all(isinstance(source.get(k), dict) for k in _YAML_FOLDERS):
         raise StudyFileError("evaluator reference: 'yaml' must hold the model and coupling files")
     inputs = source.get("inputs")
@@ -342,11 +344,14 @@ def _recorded_file(part: str, ref: dict) -> str:
     path, name, digest = ref.get("path"), ref.get("name"), ref.get("sha256")
     if not all(isinstance(v, str) for v in (path, name, digest)):
         raise StudyFileError(f"evaluator reference: the {part} file needs path, name and sha256 strings")
-    candidates = [Path(path)]
+    from ..tvbo_experiment import files_dir
+    # the recorded path; a file of that name in this machine's folder of files written from tvbo
+    # experiments; the tvbo database's file of that name
+    candidates = [Path(path), files_dir() / Path(path).name]
     try:
         candidates.append(find_yaml(name, _YAML_FOLDERS[part]))
     except (FileNotFoundError, ValueError):
-        pass  # not in a tvbo database here: only the recorded path can serve
+        pass  # not in a tvbo database here
     seen = {}
     for c in candidates:
         if c.is_file():
