@@ -15,7 +15,11 @@ Reported: correlation of fitted and target peak frequencies (argmax of each regi
 0.25 Hz bins, on a longer validation run at the best iterate), mean absolute error (Hz),
 steps, CPU seconds (process_time) of the study.
 
-    nice python benchmarks/bench_gradient_recovery.py --steps 60
+    nice python benchmarks/bench_gradient_recovery.py --steps 20 --lr 0.001 --json recovery.json
+
+Measured 2026-12-02 (shared 2-core machine, load ~10): 20 Adam steps (lr 0.001) from a = b =
+0.06 everywhere (every region at 9.5 Hz), loss 0.418 -> 0.073 (best at step 13), fitted vs
+target peak frequencies r = 0.988, mean |error| 0.19 Hz, 35.6 CPU s (1.78 s per step).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from brainsweep.models import JansenRitModel
 
 OCCIPITAL = ("cuneus", "pericalcarine", "lateraloccipital", "lingual")
 INITIAL = np.array([0.0, 5.0, 5.0, 0.0, 0.0, 0.0])
+START = {"a": 0.06, "b": 0.06}   # every region: a ~9.5 Hz limit cycle (tvboptim's A, B, mu = 0.22)
 
 
 def target_frequencies(sc, high=11.0, low=7.0):
@@ -49,7 +54,7 @@ def target_frequencies(sc, high=11.0, low=7.0):
     return high - (high - low) * d / d.max(), occ
 
 
-def setup(nodes=None, seconds=2.5, transient_ms=500.0, a0=0.06, b0=0.06, mu=0.22):
+def setup(nodes=None, seconds=2.5, transient_ms=500.0, mu=0.22):
     """(model, objective, run kwargs, target Hz, space) of the recovery problem; ``nodes``: keep
     only these regions of the connectome (a smaller problem for tests)."""
     sc = load_connectome("tvb68")
@@ -59,7 +64,7 @@ def setup(nodes=None, seconds=2.5, transient_ms=500.0, a0=0.06, b0=0.06, mu=0.22
         nodes = np.asarray(nodes)
         C, D, target = C[np.ix_(nodes, nodes)], D[np.ix_(nodes, nodes)], target[nodes]
     m = JansenRitModel(Cmat=C, Dmat=D)
-    m.params.update(A=3.25, B=22.0, mu=mu, a=a0, b=b0)
+    m.params.update(A=3.25, B=22.0, mu=mu, **START)
     n = m.network.n_nodes
     run = dict(duration=1000.0 * seconds, dt=0.1, sampling_dt=1.0, integrator="heun",
                initial_state=np.tile(INITIAL, (n, 1)))
@@ -81,12 +86,12 @@ def fitted_peaks(m, row, n, seconds=5.0):
     return peak_frequency(out["v_pyr"][:, 1000:], 1000.0, band=(3.0, 20.0), average=False, nperseg=4000)
 
 
-def recover(steps=60, optimizer="adam", lr=0.002, nodes=None, seconds=2.5, path=None):
+def recover(steps=20, optimizer="adam", lr=0.001, nodes=None, seconds=2.5, path=None):
     """Run the fit; a dict of the measured numbers."""
     m, obj, run, target, space = setup(nodes, seconds)
     n = m.network.n_nodes
     gd = GradientDescent(optimizer, lr=lr, steps=steps, starts=1,
-                         start=[{name: (0.06 if name.startswith("a") else 0.06) for name in space.names}])
+                         start=[{name: START[name[0]] for name in space.names}])
     with tempfile.TemporaryDirectory() as tmp:
         study = Study(m, space, gd, objective=obj, run_kwargs=run, path=path or os.path.join(tmp, "fit.h5"),
                       seed=0)
@@ -107,9 +112,9 @@ def recover(steps=60, optimizer="adam", lr=0.002, nodes=None, seconds=2.5, path=
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--optimizer", default="adam", choices=["adam", "lbfgsb"])
-    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--seconds", type=float, default=2.5, help="simulated seconds per iterate")
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args(argv)

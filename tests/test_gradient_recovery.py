@@ -31,7 +31,7 @@ def test_per_region_peak_frequencies_follow_the_target_after_fitting(tmp_path):
     sc = load_connectome("tvb68")
     target, _ = bench.target_frequencies(sc)
     nodes = np.argsort(target)[np.linspace(0, 67, 10).round().astype(int)]   # 7 ... 11 Hz
-    r = bench.recover(steps=8, nodes=nodes, seconds=1.5, path=str(tmp_path / "fit.h5"))
+    r = bench.recover(steps=8, lr=0.002, nodes=nodes, seconds=1.5, path=str(tmp_path / "fit.h5"))
     assert r["parameters"] == 20 and r["steps"] == 8
     assert r["start_peak_hz"][0] == r["start_peak_hz"][1]    # every region starts alike
     assert r["loss_best"] < 0.5 * r["loss_start"]

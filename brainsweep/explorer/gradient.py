@@ -34,7 +34,7 @@ Reading a finished study
 >>> h = gradient_history(res)        # res.df with start, step, grad_norm
 >>> plot_loss(res)                   # loss per iterate, one line per start
 >>> plot_landscape(res, "x", "y")    # start -> end arrows over the plane, coloured by final loss
->>> res.best()                       # the lowest-loss iterate of all starts
+>>> res.best(key="loss")             # the lowest-loss iterate of all starts
 
 (``plot_loss`` and ``plot_landscape`` are in :mod:`brainsweep.explorer`; they return figures.)
 
