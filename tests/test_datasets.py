@@ -1,13 +1,21 @@
-"""load_dataset("dk_average"): read from the installed tvbo package, checked against the files
-read here independently (pandas / json), and the licence and attribution it exposes."""
+"""load_dataset("dk_average"): read from the installed tvbo package (or the copy shipped with
+brainsweep), checked against the files read here independently (pandas / json / yaml / tables), the
+licence and attribution it exposes, and tvbo's other networks: listed with the licence their files
+state (none in tvbo 0.5.3) and refused by name."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tables
+import yaml
 
-from brainsweep.data import NetworkDataset, load_dataset
+import brainsweep.data
+from brainsweep.data import NetworkDataset, load_dataset, network_catalog
+from brainsweep.data.datasets import SAME_DATA
 from test_yaml_models import tvbo_db  # noqa: F401  (session fixture: installs the tvbo wheel if needed)
 
 PREFIX = "atlas-DesikanKilliany"
@@ -67,3 +75,88 @@ def test_missing_tvbo_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINSWEEP_TVBO_PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no tvbo database"):
         load_dataset("dk_average", database=tmp_path)
+
+
+# ------------------------------------------------------------- the shipped copy and tvbo's other networks
+
+
+def test_shipped_copy_is_tvbos_files_unchanged(folder):
+    shipped = Path(brainsweep.data.__file__).parent / "dk_average"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(p.name for p in shipped.iterdir() if p.name != "LICENSE.md")
+    for name in names:
+        assert (shipped / name).read_bytes() == (folder / name).read_bytes(), name
+    text = (shipped / "LICENSE.md").read_text()
+    assert "CC-BY-4.0" in text and "10.1038/s41467-023-38626-y" in text
+    for name in names:  # the SHA-256 sums the licence file gives are those of the files
+        assert f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}" in text
+
+
+def test_without_tvbo_the_shipped_copy_is_read(folder, monkeypatch):
+    import brainsweep.models.symbolic as symbolic
+    monkeypatch.setattr(symbolic, "tvbo_database", lambda path=None: None)
+    ds = load_dataset("dk_average")
+    assert ds.path == str(Path(brainsweep.data.__file__).parent / "dk_average")
+    np.testing.assert_array_equal(ds.FC, _tsv(folder, "BoldCorrelation"))
+    np.testing.assert_array_equal(ds.Cmat, _tsv(folder, "streamlineCount"))
+    assert ds.licence == "CC-BY-4.0" and len(ds.labels) == 84
+    assert [r["name"] for r in network_catalog()] == ["dk_average"]
+
+
+def _network_yamls(db):
+    out = {}
+    for f in sorted((db / "networks").glob("*.yaml")):
+        meta = yaml.load(f.read_text(), Loader=yaml.CSafeLoader)  # libyaml, as brainsweep uses if present
+        if meta.get("descriptor") in ("SC", "SCFC"):
+            out[f.stem] = meta
+    return out
+
+
+def test_network_catalog_lists_every_sc_fc_file_and_its_licence(tvbo_db):  # noqa: F811
+    rows = {r["name"]: r for r in network_catalog()}
+    files = _network_yamls(tvbo_db)
+    assert set(rows) == set(files) | {"dk_average"} and len(files) >= 50
+    for stem, meta in files.items():
+        row = rows[stem]
+        assert row["nodes"] == meta["number_of_nodes"]
+        assert row["measures"] == [e["label"] for e in meta.get("edges", [])]
+        assert row["data_in_package"] == (tvbo_db / "networks" / meta["data_file"]).is_file()
+        stated = meta.get("license") or meta.get("licence") or ""
+        assert row["licence"] == stated == "" and not row["loadable"]  # tvbo 0.5.3: none states one
+    dk = rows["dk_average"]
+    assert dk["loadable"] and dk["licence"] == "CC-BY-4.0" and dk["nodes"] == 84
+    assert dk["source"] == "doi:10.1038/s41467-023-38626-y"
+    hansen = "tpl-FSLMNI152_cohort-HCPYA_rec-Hansen2022_atlas-Schaefer2018_seg-7Networks_scale-100_desc-SCFC_relmat"
+    assert rows[hansen]["source"].startswith("https://github.com/netneurolab/hansen_receptors")
+
+
+def test_networks_without_a_licence_are_refused_by_name(tvbo_db):  # noqa: F811
+    stem = "tpl-MNI152NLin2009bAsym_cohort-PPMI85_rec-PPMI85_atlas-HCPMMP1_desc-SC_relmat"
+    for name in (stem, stem + ".yaml"):
+        with pytest.raises(ValueError, match=r"states no licence for its data \(source: cohort PPMI85.*dk_average"):
+            load_dataset(name)
+
+
+def test_the_avgmatrix_dk_file_holds_dk_averages_matrices(tvbo_db):  # noqa: F811
+    stem = next(iter(SAME_DATA))
+    with tables.open_file(tvbo_db / "networks" / f"{stem}.h5") as h:
+        W, L, F = (getattr(h.root.edges, k).data[:] for k in ("weight", "length", "fc"))
+    ds = load_dataset("dk_average")
+    for h5, ours in ((W, ds.Cmat), (L, ds.Dmat), (F, ds.FC)):
+        assert h5.dtype == np.float32  # the TSV values to float32 precision (1 unit in the last place)
+        np.testing.assert_allclose(h5, ours, rtol=2.5e-7, atol=1e-30)
+    with pytest.raises(ValueError, match=r"holds the matrices of 'dk_average'.*load_dataset\('dk_average'\)"):
+        load_dataset(stem)
+
+
+def test_a_network_file_stating_a_licence_is_named_but_not_read(tmp_path):
+    for sub in ("models", "coupling_functions", "networks"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "networks" / "toy_SC.yaml").write_text(
+        "descriptor: SC\nnumber_of_nodes: 3\nlicense: CC-BY-4.0\ndata_file: toy.h5\nedges: [{label: weight}]\n")
+    rows = network_catalog(database=tmp_path)
+    assert rows[-1] == {"name": "toy_SC", "nodes": 3, "measures": ["weight"], "data_in_package": False,
+                        "licence": "CC-BY-4.0", "source": "", "loadable": False, "same_data_as": "",
+                        "path": str(tmp_path / "networks" / "toy_SC.yaml")}
+    with pytest.raises(ValueError, match="states licence CC-BY-4.0, but brainsweep reads only BIDS network folders"):
+        load_dataset("toy_SC", database=tmp_path)

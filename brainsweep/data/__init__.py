@@ -13,5 +13,5 @@ from .readers import Dataset, DipoleData, load_dataset, read_dipole, read_matrix
 
 __all__ = ["load_connectome", "Connectome", "TVB_CONNECTOMES", "normalize_cmat", "load_dataset", "Dataset",
            "read_dipole", "DipoleData", "read_matrix", "read_timeseries"]
-from .datasets import TVBO_DATASETS, NetworkDataset, load_dataset  # noqa: E402  (named data sets, then paths)
-__all__ += ["NetworkDataset", "TVBO_DATASETS"]
+from .datasets import TVBO_DATASETS, NetworkDataset, load_dataset, network_catalog  # noqa: E402  (after readers)
+__all__ += ["NetworkDataset", "TVBO_DATASETS", "network_catalog"]
