@@ -139,6 +139,8 @@ def test_dipole_rmse_loss_value_and_gradient(smooth, nodes, window):
         np.testing.assert_array_equal(g[0], g[2])
     with pytest.raises(ValueError, match="sampling_dt"):
         dipole_rmse_loss(target_t, target, "v", 0.0)
+    with pytest.raises(ValueError, match=r"nodes \[0, 5\]: output 'v' has 3 nodes"):
+        dipole_rmse_loss(target_t, target, "v", dt, nodes=[0, 5])({"v": x})
 
 
 def test_missing_output_named():

@@ -143,13 +143,13 @@ class _Spectral:
         self._keep = keep
         self.freqs = f[keep]
 
-    def _check_target(self, values, what, per_node=False):
+    def _check_target(self, values, what):
         arr = np.asarray(values, dtype=float)
         n = int(self._keep.sum())
-        if arr.shape[-1:] != (n,) or arr.ndim != (2 if per_node else 1):
+        if arr.shape != (n,):
             raise ValueError(f"{self._who}: {what} has shape {arr.shape}; the Welch PSD (nperseg="
-                             f"{self.nperseg}, fs={self.fs}, band={self.band}) has {n} values"
-                             f"{' per node' if per_node else ''}")
+                             f"{self.nperseg}, fs={self.fs}, band={self.band}) has {n} values "
+                             f"(frequencies {self.freqs[0]:.4g}..{self.freqs[-1]:.4g} Hz)")
         return arr
 
     def _spectrum(self, outputs):
@@ -365,10 +365,15 @@ class dipole_rmse_loss:
         self.target_t, self.target = np.asarray(target_t, float), np.asarray(target, float)
         self.key, self.sampling_dt, self.scale = key, float(sampling_dt), float(scale)
         self.nodes = None if nodes is None else np.atleast_1d(np.asarray(nodes, dtype=np.int64))
+        if self.nodes is not None and (self.nodes.ndim != 1 or np.any(self.nodes < 0)):
+            raise ValueError(f"dipole_rmse_loss: nodes: expected node indices >= 0, got {nodes!r}")
         self.smooth_window, self.tstart, self.tstop = smooth_window, float(tstart), tstop
 
     def __call__(self, outputs):
         full = _output(outputs, self.key, "dipole_rmse_loss")
+        if self.nodes is not None and self.nodes.max() >= full.shape[0]:
+            raise ValueError(f"dipole_rmse_loss: nodes {self.nodes.tolist()}: output {self.key!r} has "
+                             f"{full.shape[0]} nodes")
         rows = np.arange(full.shape[0]) if self.nodes is None else self.nodes
         n = full.shape[1]
         sim_t = (np.arange(n) + 1.0) * self.sampling_dt
