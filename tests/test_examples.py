@@ -47,18 +47,26 @@ def test_01_single_node(tmp_path):
 
 
 def test_02_whole_brain_bold_fc(tmp_path):
+    """Hopf on dk_average fitted to its empirical FC: each stored fc_fit is the r of the stored
+    simulated FC with the FC read here from the data set's TSV; coupling beats no coupling."""
     out = _run("02_whole_brain_bold_fc.py", tmp_path)
     _pngs(tmp_path, "02_bold.png", "02_fc_sweep.png", "02_fc_best.png")
     res = load(tmp_path / "bold_fc.h5")
     df = res.df
-    assert list(df["K_gl"]) == [0.2, 0.6, 1.4] and (df["status"] == "ok").all()
-    assert df["fc_fit"].between(-1, 1).all()
+    assert list(df["K_gl"]) == [0.0, 0.5, 1.0] and (df["status"] == "ok").all()
+    emp = np.loadtxt(EXAMPLES.parent / "brainsweep" / "data" / "dk_average" /
+                     "atlas-DesikanKilliany_meas-BoldCorrelation_relmat.dense.tsv", delimiter="\t")
+    iu = np.triu_indices(84, 1)
+    for idx in df.index:
+        fc = res.run(idx)["fc"]
+        assert fc.shape == (84, 84) and np.allclose(np.diag(fc), 1.0) and np.allclose(fc, fc.T)
+        assert df.loc[idx, "fc_fit"] == pytest.approx(np.corrcoef(fc[iu], emp[iu])[0, 1], abs=1e-9)
     best = df["fc_fit"].idxmax()
-    assert f"best K_gl = {df.loc[best, 'K_gl']}" in out
-    fc = res.run(best)["fc"]
-    assert fc.shape == (68, 68) and np.allclose(np.diag(fc), 1.0) and np.allclose(fc, fc.T)
-    # weak coupling leaves the regions nearly independent: a clearly worse fit than the hidden value
-    assert df.loc[df["K_gl"] == 0.6, "fc_fit"].item() > df.loc[df["K_gl"] == 0.2, "fc_fit"].item() + 0.1
+    k, a, r = df.loc[best, ["K_gl", "a", "fc_fit"]]
+    assert f"best K_gl = {k}, a = {a}: fc_fit r = {r:.3f}" in out
+    assert "3 runs of 20 s of BOLD each" in out
+    # uncoupled oscillators leave the regions independent: no FC pattern, a clearly worse fit
+    assert df.loc[df["K_gl"] == 0.0, "fc_fit"].item() < 0.2 < df.loc[df["K_gl"] == 1.0, "fc_fit"].item() - 0.1
 
 
 def test_03_grid_fc_heatmap(tmp_path):
