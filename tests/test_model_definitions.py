@@ -23,7 +23,7 @@ from sympy.core.function import AppliedUndef
 import brainsweep.models as bm
 from brainsweep.models import from_yaml
 from brainsweep.models.symbolic import YamlModelError
-from brainsweep.models.symbolic import _definition
+from brainsweep.models.symbolic import _defined_model
 from brainsweep.models.symbolic._textcode import TextCodeError, text_code
 
 DATA = Path(__file__).with_name("data")
@@ -204,7 +204,7 @@ def test_bad_definition_names_file_line_and_symbol(tmp_path, monkeypatch, old, n
     def fail(*a, **k):
         raise AssertionError("generated before the error was found")
 
-    monkeypatch.setattr(_definition, "import_generated", fail)
+    monkeypatch.setattr(_defined_model, "import_generated", fail)
     assert old in LEAK
     path = tmp_path / "bad.yaml"
     path.write_text(LEAK.replace(old, new))

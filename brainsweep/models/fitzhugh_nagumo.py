@@ -6,7 +6,7 @@ through x, diffusive by default; OU noise on x and y; constant input ``x_ext = 1
 BOLD input ``50 x``.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["FitzHughNagumoModel"]
 

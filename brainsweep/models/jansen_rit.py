@@ -13,7 +13,7 @@ The input channel ``"p"`` (stimulus + noise, 1/ms) is an extra afferent firing r
 the p(t) of Jansen & Rit (1995); a pulse on it produces an evoked potential in ``v_pyr = y1 - y2``.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["JansenRitModel", "jansen_rit_rhs"]
 

@@ -9,7 +9,7 @@ sum_j C_ij sin(theta_j' - theta_i) = cos(theta_i) S_sin - sin(theta_i) S_cos.
 The phase state is not wrapped (outputs are continuous phases in rad; take ``% (2 pi)``).
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["KuramotoModel"]
 

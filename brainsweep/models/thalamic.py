@@ -11,7 +11,7 @@ second derivative is ``gamma_e**2 * phi(t)`` where phi is the input channel ``"s
 white noise of intensity ``d_phi``), so with noise ``ds_et`` performs a random walk.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["ThalamicMassModel", "STATES", "thalamic_rhs"]
 

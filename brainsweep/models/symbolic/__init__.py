@@ -63,7 +63,8 @@ def _definition_of(path_or_name, coupling, inputs):
     """The class of a brainsweep definition (own name or file with a ``brainsweep`` section), else None."""
     from pathlib import Path
 
-    from ._definition import builtin_definitions, definition_class, is_definition
+    from ._definition import builtin_definitions, is_definition
+    from ._defined_model import definition_class
 
     p = Path(str(path_or_name))
     if str(path_or_name) not in builtin_definitions() and not (p.suffix in (".yaml", ".yml") and p.is_file()
