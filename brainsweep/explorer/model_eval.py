@@ -34,7 +34,7 @@ from .storage import RunRecord, StudyFileError
 __all__ = ["ModelEvaluation"]
 
 _RUN_KWARGS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "integrator", "stimulus",
-               "initial_state", "outputs", "chunk_ms")
+               "initial_state", "initial_history", "outputs", "chunk_ms")
 
 
 class ModelEvaluation:
@@ -62,6 +62,11 @@ class ModelEvaluation:
         unknown = [k for k in run_kwargs if k not in _RUN_KWARGS]
         if unknown:
             raise ValueError(f"run_kwargs: unknown argument(s) {unknown}; expected some of {list(_RUN_KWARGS)}")
+        if callable(run_kwargs.get("initial_history")):
+            raise ValueError("run_kwargs: initial_history in a study must be an array (nodes, coupled quantities, "
+                             "steps); a callable cannot be recorded in the study file: evaluate it first")
+        if "initial_history" in run_kwargs:
+            run_kwargs["initial_history"] = np.asarray(run_kwargs["initial_history"], dtype=float)
         if "seed" in run_kwargs or "seeds" in run_kwargs:
             raise ValueError("run_kwargs: seeds come from the study (Study(seed=...)), not run_kwargs")
         from ..studyfile import timing_problems  # imported here: studyfile imports the explorer package
@@ -112,7 +117,7 @@ class ModelEvaluation:
         for arr in (getattr(net, "Cmat", None), getattr(net, "Dmat", None), getattr(net, "delays", None)):
             if arr is not None:
                 h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
-        h.update(repr(sorted((k, repr(v)) for k, v in self.run_kwargs.items())).encode())
+        h.update(repr(sorted((k, _stable_repr(v)) for k, v in self.run_kwargs.items())).encode())
         h.update(repr(self.keep).encode())
         if with_objective:
             h.update(self._objective_identity().encode())
@@ -226,6 +231,16 @@ def _brainsweep_model_class(name):
     if not (isinstance(cls, type) and issubclass(cls, models.Model) and cls is not models.Model):
         raise StudyFileError(f"evaluator reference: {name!r} is not a model class of brainsweep.models")
     return cls
+
+
+def _stable_repr(value) -> str:
+    """``repr`` of a run setting for the study's identity; numpy abbreviates arrays of over 1000
+    elements with "...", so those are named by the hash of their bytes instead (two studies that
+    differ only inside a long stimulus or initial state must not share an identity)."""
+    if isinstance(value, np.ndarray) and value.size > np.get_printoptions()["threshold"]:
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+        return f"ndarray(shape={value.shape}, dtype={value.dtype}, sha256={digest})"
+    return repr(value)
 
 
 def _model_reference(model) -> dict | None:
