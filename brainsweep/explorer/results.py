@@ -168,7 +168,9 @@ class Results:
         ok = self.df[self.df["status"] == "ok"]
         if key is None:
             objectives = self.strategy.get("objectives") or []
-            key = objectives[0] if objectives else (self.scores[0] if len(self.scores) == 1 else None)
+            key = objectives[0] if objectives else self.strategy.get("loss")  # GradientDescent minimises its loss
+            if key is None and len(self.scores) == 1:
+                key = self.scores[0]
             if key is None:
                 raise ValueError(f"best: name the score with key= (scores: {self.scores})")
         if key not in self.df:
@@ -215,6 +217,17 @@ class Results:
         state = self.strategy_state
         source = state if isinstance(state, dict) and "optimizer" in state else self.df
         return plot_partial_dependence(source, self.space, objective=objective, minimize=weight < 0)
+
+    def plot_loss(self, loss: str | None = None, ax=None):
+        """Loss per iterate of a GradientDescent study, one line per start (:func:`plots_optim.plot_loss`)."""
+        from .plots_optim import plot_loss
+        return plot_loss(self, loss, ax=ax)
+
+    def plot_landscape(self, x: str, y: str, loss: str | None = None, ax=None):
+        """Start -> end arrows of a GradientDescent study over parameters ``x``, ``y``
+        (:func:`plots_optim.plot_landscape`)."""
+        from .plots_optim import plot_landscape
+        return plot_landscape(self, x, y, loss, ax=ax, units=self._units())
 
     def plot_pareto(self):
         """The ok runs in objective space with the non-dominated front highlighted."""
