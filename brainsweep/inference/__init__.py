@@ -16,6 +16,7 @@ when an estimator is trained or rebuilt.
 from ..explorer import Results
 from . import features
 from ._results import READER as _READER
+from ._pernode import per_node_bounds
 from ._posterior_io import Posterior
 from ._results import calibration, plot_calibration_of as plot_calibration, plot_posterior, posterior, training_data
 from .predictive import plot_predictive, predictive_check
@@ -25,4 +26,4 @@ from .strategy import SBI
 Results.register_reader("sbi", _READER)  # load(path).posterior(), .check_calibration(), ...
 
 __all__ = ["SBI", "features", "posterior", "Posterior", "calibration", "calibrate", "plot_calibration",
-           "plot_posterior", "training_data", "predictive_check", "plot_predictive"]
+           "plot_posterior", "training_data", "predictive_check", "plot_predictive", "per_node_bounds"]

@@ -17,6 +17,7 @@ import hashlib
 from ..explorer import _plain
 from ..explorer.model_eval import ModelEvaluation
 from ..explorer.runner import FunctionEvaluator, qualified_name
+from ._pernode import PerNodeEvaluation
 from .features import FeatureFunction, as_vector
 
 __all__ = ["FeatureEvaluator", "feature_key", "feature_identity", "N_FEATURES"]
@@ -71,14 +72,16 @@ class _FunctionWithFeatures:
 
 
 class FeatureEvaluator:
-    """Wrap a study's evaluator (``ModelEvaluation`` or ``FunctionEvaluator``) so that every run
+    """Wrap a study's evaluator (``ModelEvaluation``, its per-node form or ``FunctionEvaluator``) so that every run
     also returns ``features(out)`` as scores (see the module docstring)."""
 
     def __init__(self, evaluator, features):
         if not callable(features):
             raise TypeError(f"features: expected a callable out -> 1-D array, got {type(features).__name__}")
         self.base, self.features = evaluator, features
-        if isinstance(evaluator, ModelEvaluation):
+        if isinstance(evaluator, PerNodeEvaluation):
+            inner = evaluator.with_evaluation(FeatureEvaluator(evaluator.evaluation, features).inner)
+        elif isinstance(evaluator, ModelEvaluation):
             inner = ModelEvaluation.__new__(ModelEvaluation)
             inner.__dict__.update(evaluator.__dict__)
             inner.objective = _ObjectiveWithFeatures(features, evaluator.objective)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..explorer.model_eval import ModelEvaluation
+from ._pernode import PerNodeEvaluation, per_node_groups
 from ._posterior_io import Posterior, estimator_from_plain
 from ._prior import BoxPrior
 
@@ -121,19 +123,30 @@ def _study_evaluation(res, features, trust: bool):
                              f"only; pass the same function as features=")
         features = from_spec(spec)
     base = evaluator.base if isinstance(evaluator, FeatureEvaluator) else evaluator
+    if isinstance(base, ModelEvaluation):  # the per-node mapping follows from the space's names
+        groups = per_node_groups(base.model, res.space.names)
+        base = PerNodeEvaluation(base, groups) if groups else base
     return FeatureEvaluator(base, features)
 
 
 def plot_posterior_of(res, samples, truth=None, bins: int = 40):
-    """:func:`plot_posterior` of ``samples`` with the study's parameter names; ``truth`` a dict
-    by name or values in that order."""
-    names = BoxPrior(_results(res).space).names
+    """:func:`plot_posterior` of ``samples`` (parameter units) with the study's parameter names;
+    ``truth`` a dict by name or values in that order. Log-scaled parameters are drawn as
+    log10(value), the scale their prior is uniform on."""
+    prior = BoxPrior(_results(res).space)
+    names = prior.names
     if isinstance(truth, dict):
         missing = [n for n in names if n not in truth]
         if missing:
             raise ValueError(f"truth: missing {missing} (expected {names})")
         truth = [truth[n] for n in names]
-    return plot_posterior(samples, names, truth=truth, bins=bins)
+    logs = [scale == "log" for scale in prior.scales]
+    samples = np.array(samples, dtype=float)
+    samples[:, logs] = np.log10(samples[:, logs])
+    if truth is not None:
+        truth = [np.log10(v) if lg else v for v, lg in zip(truth, logs)]
+    labels = [f"log10 {n}" if lg else n for n, lg in zip(names, logs)]
+    return plot_posterior(samples, labels, truth=truth, bins=bins)
 
 
 def plot_posterior(samples, names, truth=None, bins: int = 40):

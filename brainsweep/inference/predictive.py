@@ -6,6 +6,7 @@ import numpy as np
 
 from ..explorer.runner import FunctionEvaluator, run_seed
 from ._evaluator import N_FEATURES, FeatureEvaluator, feature_key
+from ._pernode import PerNodeEvaluation, model_evaluation
 
 __all__ = ["predictive_check", "plot_predictive", "simulate_features"]
 
@@ -61,12 +62,12 @@ def simulate_features(evaluator, space, features, params, seed: int = 0, first_i
 
 def _evaluator(evaluate, space, run_kwargs, keep):
     from ..explorer.model_eval import ModelEvaluation
-    if isinstance(evaluate, (ModelEvaluation, FunctionEvaluator, FeatureEvaluator)):
+    if isinstance(evaluate, (ModelEvaluation, PerNodeEvaluation, FunctionEvaluator, FeatureEvaluator)):
         if run_kwargs is not None or keep is not None:
             raise ValueError("run_kwargs and keep: a study's evaluator already has them")
         return evaluate
     if hasattr(evaluate, "run_batch") and hasattr(evaluate, "params"):
-        return ModelEvaluation(evaluate, space, run_kwargs=run_kwargs, keep=keep)
+        return model_evaluation(evaluate, space, run_kwargs=run_kwargs, keep=keep)
     if run_kwargs is not None or keep is not None:
         raise ValueError("run_kwargs and keep are for a brainsweep model; a plain function takes neither")
     return FunctionEvaluator(evaluate, fixed=space.fixed)
