@@ -107,8 +107,9 @@ def test_refusals():
     with pytest.raises(ValueError, match="unknown parameter 'K'"):
         gradient(m, obj, ["K"], DURATION, **RUN)
     m.params.update(sigma_ou=0.01)
-    with pytest.raises(ValueError, match="sigma_ou"):
-        gradient(m, obj, ["K_gl"], DURATION, **RUN)
+    for name in ("sigma_ou", "tau_ou", "x_ou_mean", "sigma_white"):
+        with pytest.raises(ValueError, match=f"gradient: {name} sets the noise"):
+            gradient(m, obj, ["K_gl", name], DURATION, **RUN)
     with pytest.raises(ValueError, match="no symbolic equations for model WilsonCowanModel"):
         gradient(WilsonCowanModel(), obj, ["K_gl"], DURATION, **RUN)
     with pytest.raises(ValueError, match="seed="):

@@ -5,10 +5,13 @@
 >>> loss, grads = gradient(model, sum_of_squares(target, key="x"), wrt=["K_gl", "a"],
 ...                        duration=200.0, dt=0.1, sampling_dt=1.0, seed=3, per_node=["a"])
 
-What is covered: deterministic runs (no noise, no stimulus) of the models with symbolic
-equations in :mod:`._specs` (Hopf, Jansen-Rit), Euler and Heun exactly as the engine integrates
-them (coupling and delays rounded to steps, history = initial state, coupling held fixed in both
-Heun stages), outputs sampled every ``sampling_dt``. The forward pass calls the model's own
+What is covered: every model defined by a TVB-O file (:func:`brainsweep.models.from_yaml`; its
+equations are taken from that definition, :mod:`._symbolic`) and the Python built-ins with
+hand-written equations in :mod:`._specs` (Hopf, Jansen-Rit); runs without stimulus,
+deterministic or stochastic (OU / white noise of the run's seed, held fixed: the gradient is that
+of the run with that noise realisation, :mod:`._noise`), Euler and Heun exactly as the engine
+integrates them (coupling and delays rounded to steps, history = initial state, coupling and
+noise held fixed in both Heun stages), outputs sampled every ``sampling_dt``. The forward pass calls the model's own
 numba functions in the engine's order of operations, so its outputs equal ``model.run``'s; the
 backward sweep is the discrete adjoint of that scheme (sympy vector-Jacobian products generated
 into numba), so the gradient is exact to rounding, for any number of parameters at the cost of
@@ -17,10 +20,13 @@ about two extra runs. Memory is bounded by checkpointing (see :func:`gradient`).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..noise import seed_state
 from ._codegen import load_kernels
+from ._noise import NoiseSource
 from ._specs import SPECS, SymbolicSpec, spec_for
 
 __all__ = ["gradient", "forward", "SPECS", "SymbolicSpec"]
@@ -30,19 +36,13 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state):
     cls = type(model)
     if cls.coupling_squared if hasattr(cls, "coupling_squared") else False:
         raise ValueError(f"{cls.__name__}: coupling with squared weights has no adjoint here")
-    if getattr(cls, "local_delays", ()):
-        raise ValueError(f"{cls.__name__}: local delays have no adjoint here")
-    spec = spec_for(model)
+    if getattr(cls, "algebraic_vars", ()):
+        raise ValueError(f"{cls.__name__}: algebraic state variables have no adjoint here")
+    if getattr(cls, "model_def", None) is None:
+        spec_for(model)  # a model without symbolic equations: the clear error now, before anything runs
     mspec = cls.spec()
     pnames = list(mspec["param_names"])
     pd = model.params.to_dict()
-    for name in ("sigma_ou", "sigma_white"):
-        if name in pd and np.any(np.asarray(pd[name]) != 0):
-            raise ValueError(f"gradient: {name} = {pd[name]}; only deterministic runs are covered "
-                             f"(set {name} to 0)")
-    for name in cls.ou_mean_params:
-        if name and np.any(np.asarray(pd[name]) != 0):
-            raise ValueError(f"gradient: {name} = {pd[name]} makes the OU input vary in time; set it to 0")
     dt = float(model.dt if dt is None else dt)
     n_steps = int(round(duration / dt))
     if abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
@@ -63,36 +63,44 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state):
     steps = net.delay_steps(pd.get("signalV"), dt)
     indptr, indices, w, _ = net.csr()
     delays = np.ascontiguousarray(net.csr_delays(steps))
-    if delays.size and delays.max() > n_steps:
+    lst = np.zeros((N, max(len(cls.local_delays), 1)), dtype=np.int64)
+    for m, (_, pname) in enumerate(cls.local_delays):  # as the engine: rounded to steps per node
+        lst[:, m] = np.rint(np.broadcast_to(pd[pname], (N,)) / dt).astype(np.int64)
+    D = int(max(delays.max(initial=0), lst.max(initial=0)))
+    if D > n_steps:
         raise ValueError("delays longer than the run")
     rowsum = np.ascontiguousarray(net.Cmat.sum(axis=1))
     diff = (1.0 if pd["coupling"] == "diffusive" else 0.0) if "coupling" in specs else \
         (1.0 if cls.coupling_mode == "diffusive" else 0.0)
     if seed is None:
         raise ValueError("gradient: give seed= (the initial state is drawn from it, as model.run does)")
-    _, init_rng = seed_state(int(seed))
+    rng_state, init_rng = seed_state(int(seed))
     X0 = model._initial_state_array(initial_state, init_rng)
     out_names = list(mspec["output_names"])
-    kern = load_kernels(cls, spec, pnames, out_names)
+    kern = load_kernels(cls, lambda: spec_for(model), pnames, out_names)
+    const = model.constants(dt=dt) if "dt" in inspect.signature(model.constants).parameters else model.constants()
     return dict(kern=kern, n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
-                const=tuple(model.constants()), indptr=indptr, indices=indices, w=w, delays=delays,
+                const=tuple(const), indptr=indptr, indices=indices, w=w, delays=delays, lst=lst,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
-                pnames=pnames, N=N, NS=len(spec.states), NC=len(spec.coupling),
-                D=int(delays.max(initial=0)))
+                pnames=pnames, N=N, NS=len(mspec["state_names"]), NC=len(cls.coupled_vars), D=D,
+                noise=NoiseSource(cls, P, pnames, rng_state, dt))
 
 
-def _segment_forward(s, g0, g1, x0, hist, Y):
+def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
     """Integrate steps g0..g1 from state x0 with the coupled quantities ``hist`` of steps
-    max(g0 - D, 0)..g0 (None for g0 = 0): (X of steps g0..g1, H window, its base step)."""
+    max(g0 - D, 0)..g0 (None for g0 = 0) and the noise from ``noise_state`` (advanced):
+    (X of steps g0..g1, H window, its base step, the inputs of steps g0..g1 - 1)."""
     base = max(g0 - s["D"], 0)
     X = np.empty((g1 - g0 + 1, s["N"], s["NS"]))
     X[0] = x0
-    H = np.empty((g1 - base + 1, s["N"], s["NC"]))
+    H = np.empty((g1 - base + 1, s["N"], max(s["NC"], 1)))
     if hist is not None:
         H[:len(hist)] = hist
+    INP = s["noise"].inputs(g1 - g0, noise_state)
     s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
-                      s["indices"], s["w"], s["delays"], s["diff"], s["rowsum"], s["sample_every"], Y)
-    return X, H, base
+                      s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"], s["sample_every"],
+                      Y, INP, s["noise"].active)
+    return X, H, base, INP
 
 
 def _segments(n_steps, every):
@@ -104,11 +112,12 @@ def _forward_pass(s, every):
     n, N = s["n_steps"], s["N"]
     Y = np.zeros((len(s["out_names"]), N, n // s["sample_every"]))
     x, hist, checkpoints, last = s["X0"], None, [], None
+    noise_state = s["noise"].state()
     for g0, g1 in _segments(n, every):
-        checkpoints.append((x.copy(), None if hist is None else hist.copy()))
-        X, H, base = _segment_forward(s, g0, g1, x, hist, Y)
+        checkpoints.append((x.copy(), None if hist is None else hist.copy(), s["noise"].state(noise_state)))
+        X, H, base, INP = _segment_forward(s, g0, g1, x, hist, noise_state, Y)
         nb = max(g1 - s["D"], 0)
-        x, hist, last = X[-1], H[nb - base:], (X, H, base)
+        x, hist, last = X[-1], H[nb - base:], (X, H, base, INP)
     return Y, checkpoints, last
 
 
@@ -130,7 +139,7 @@ def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed
 
 def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, integrator=None,
              seed=None, initial_state=None, per_node=(), checkpoint_every=None):
-    """(loss, {param: dloss/dparam}) of ``objective`` on a deterministic run of ``model``.
+    """(loss, {param: dloss/dparam}) of ``objective`` on a run of ``model`` (with a seed's noise held fixed).
 
     ``objective(outputs) -> (loss, {output name: dloss/doutput})`` with outputs as
     ``model.run`` returns them (nodes x samples; see :mod:`brainsweep.evaluation.differentiable`).
@@ -152,8 +161,11 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
         p = type(model).spec()["params"][name]
         if p.choices is not None:
             raise ValueError(f"gradient: parameter {name!r} is a choice {p.choices}; it has no derivative")
-        if name == "signalV":
-            raise ValueError("gradient: signalV sets delays rounded to whole steps; it has no derivative")
+        if name == "signalV" or name in {pn for _, pn in type(model).local_delays}:
+            raise ValueError(f"gradient: {name} sets delays rounded to whole steps; it has no derivative")
+        if name in s["noise"].params:
+            raise ValueError(f"gradient: {name} sets the noise, which the gradient holds fixed (the realisation of "
+                             f"the seed); it has no derivative here")
     every = _checkpoint_steps(s, checkpoint_every)
     Y, checkpoints, last = _forward_pass(s, every)
     outputs = {name: Y[k] for k, name in enumerate(s["out_names"])}
@@ -165,15 +177,15 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
         LY[s["out_names"].index(name)] = g
     GP = np.zeros_like(s["P"])
     lam = np.zeros((s["N"], s["NS"]))
-    mu = np.zeros((s["D"] + 2, s["N"], s["NC"]))
+    mu = np.zeros((s["D"] + 2, s["N"], max(s["NC"], 1)))
     scratch = np.zeros_like(Y)
     segments = _segments(s["n_steps"], every)
     for k in range(len(segments) - 1, -1, -1):
         g0, g1 = segments[k]
-        X, H, base = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k], scratch)
+        X, H, base, INP = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k], scratch)
         s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
-                           s["indptr"], s["indices"], s["w"], s["delays"], s["diff"], s["rowsum"],
-                           s["sample_every"], LY, GP, lam, mu)
+                           s["indptr"], s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"],
+                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active)
     out = {}
     for name in wrt:
         col = GP[:, s["pnames"].index(name)]

@@ -17,27 +17,70 @@ import sys
 from string import Template
 
 import sympy as sp
-from sympy.printing.pycode import pycode
 
-from ._specs import SymbolicSpec
+from ..symbolic._expr import _Printer
+from ._specs import DT, SymbolicSpec
 from ._template import TEMPLATE
 
 _LOADED: dict = {}
+#: functions whose derivative is zero almost everywhere (sympy leaves it unevaluated)
+_STEPS = (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)
 
 
 def _code(expr) -> str:
-    return pycode(expr, fully_qualified_modules=True, strict=True)
+    return _Printer({"fully_qualified_modules": True, "strict": True}, {}).doprint(expr)
 
 
-def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: dict) -> str:
-    """``def name(args)``: ``target = expr`` lines with common subexpressions shared."""
-    # locals are named s_<symbol> so that no symbol shadows an argument (x, p, ...)
-    local = {sym: sp.Symbol("s_" + sym.name, real=True) for sym in unpack}
-    exprs = [sp.sympify(e).xreplace(local) for _, e in targets]
+def _almost_everywhere(expr, where: str):
+    """Derivatives of step functions (DiracDelta, d floor/dx, ...) are 0 except on a set of measure
+    zero: replaced by 0. Any other unevaluated derivative is an error naming ``where``."""
+    expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    for d in expr.atoms(sp.Derivative):
+        if not isinstance(d.expr, _STEPS):
+            raise ValueError(f"{where}: sympy cannot differentiate {d.expr}")
+    return expr.replace(lambda e: isinstance(e, sp.Derivative), lambda e: sp.S.Zero)
+
+
+def _needed(exprs, derived) -> list:
+    """The (symbol, expr) definitions of ``derived`` (dependencies first) that ``exprs`` use."""
+    defs = dict(derived)
+    need, todo = set(), [x for e in exprs for x in sp.sympify(e).free_symbols]
+    while todo:
+        x = todo.pop()
+        if x in defs and x not in need:
+            need.add(x)
+            todo.extend(defs[x].free_symbols)
+    return [(x, e) for x, e in derived if x in need]
+
+
+def _vjp(lam, wrt, derived):
+    """d lam / d w for each symbol w of ``wrt`` by reverse accumulation through the derived
+    variables (``lam`` and the definitions may use them): (lines, targets) where lines define the
+    needed derived values and then their adjoints ``_b_<name>``, last consumer first."""
+    chain = _needed([lam], derived)
+    defs = dict(chain)
+    bars, adjoint = {}, []
+    for x, _ in reversed(chain):
+        e = sp.diff(lam, x) + sum((bars[y] * sp.diff(defs[y], x) for y in bars if defs[y].has(x)), sp.S.Zero)
+        if e != 0:
+            bars[x] = sp.Symbol("_b_" + x.name, real=True)
+            adjoint.append((bars[x], e))
+    targets = [sp.diff(lam, w) + sum((bars[y] * sp.diff(defs[y], w) for y in bars if defs[y].has(w)), sp.S.Zero)
+               for w in wrt]
+    return chain + adjoint, targets
+
+
+def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: dict, lines_before=()) -> str:
+    """``def name(args)``: the assignments ``lines_before`` ((symbol, expr), in order), then
+    ``target = expr`` lines with common subexpressions shared."""
+    # locals are named _s_<symbol> so that no symbol shadows an argument (x, p, ...)
+    local = {sym: sp.Symbol("_s_" + sym.name, real=True) for sym in unpack}
+    exprs = [_almost_everywhere(sp.sympify(e), name).xreplace(local) for _, e in targets]
+    before = [(x, _almost_everywhere(sp.sympify(e), name).xreplace(local)) for x, e in lines_before]
     hoisted, exprs = _hoist_logistics(exprs)
-    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
-    repl = hoisted + repl
-    used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
+    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
+    repl = before + hoisted + repl
+    used = set().union(*(e.free_symbols for e in exprs + [e for _, e in before])) if exprs else set()
     lines = ["@njit(cache=True, inline='always', error_model='numpy')", f"def {name}({args}):"]
     for sym, source in sorted(unpack.items(), key=lambda kv: kv[0].name):
         if local[sym] in used:
@@ -71,42 +114,58 @@ def _hoist_logistics(exprs):
     return lines, [e.xreplace(subs) for e in exprs]
 
 
+def _uses(expr, sym, derived) -> bool:
+    """True if ``expr`` depends on ``sym``, directly or through the derived variables."""
+    return expr.has(sym) or any(e.has(sym) for _, e in _needed([expr], derived))
+
+
+def _vjp_function(name, lam, states, params, pidx, derived, unpack) -> str:
+    """``def name(x, p, v, vx, vp, i)``: vx += d lam/dx, vp[i] += d lam/dp (lam: v . h(x, p))."""
+    xs = [s for s in states if _uses(lam, s, derived)]
+    pl = [s for s in params if _uses(lam, s, derived)]
+    before, d = _vjp(lam, xs + pl, derived)
+    t = [(f"+vx[{list(states).index(s)}]", e) for s, e in zip(xs, d)]
+    t += [(f"+vp[i, {pidx[s]}]", e) for s, e in zip(pl, d[len(xs):])]
+    return _function(name, "x, p, v, vx, vp, i", t, unpack, before)
+
+
 def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], output_names: list[str]) -> str:
     """The kernel module's source for ``model_cls`` with the equations ``spec``."""
     params = {sp.Symbol(n, real=True): f"p[{k}]" for k, n in enumerate(param_names)}
     states = {s: f"x[{k}]" for k, s in enumerate(spec.states)}
     cpl = {s: f"c[{k}]" for k, s in enumerate(spec.coupling)}
+    inp = {s: f"inp[{k}]" for k, s in enumerate(spec.inputs)}
     pidx = {s: k for k, s in enumerate(params)}
-    names = [s.name for s in list(params) + list(states) + list(cpl)]
-    clash = sorted({n for n in names if names.count(n) > 1 or n.startswith(("adj", "s_", "_t"))})
+    names = [s.name for s in list(params) + list(states) + list(cpl) + list(inp)]
+    clash = sorted({n for n in names if names.count(n) > 1 or n.startswith(("adj", "_"))})
     if clash:
         raise ValueError(f"{model_cls.__name__}: symbol name(s) {clash} are used twice among parameters, "
                          f"states and coupling (or use a prefix reserved by the kernel generator)")
+    der = list(spec.derived)
     v = sp.symbols(f"adjv_0:{len(spec.states)}", real=True)
     vmap = {s: f"v[{k}]" for k, s in enumerate(v)}
     # rhs VJP: vx = J_x^T v, vc = J_c^T v, vp += J_p^T v
-    lam = sum(vi * fi for vi, fi in zip(v, spec.rhs))
-    t = [(f"vx[{k}] =", sp.diff(lam, s)) for k, s in enumerate(spec.states)]
-    t += [(f"vc[{k}] =", sp.diff(lam, s)) for k, s in enumerate(spec.coupling)]
-    t += [(f"+vp[i, {pidx[s]}]", sp.diff(lam, s)) for s in params if lam.has(s)]
-    fn = [_function("_f_vjp", "x, c, p, v, vx, vc, vp, i", t, {**states, **cpl, **params, **vmap})]
+    lam = sum((vi * fi for vi, fi in zip(v, spec.rhs)), sp.S.Zero)
+    pl = [s for s in params if _uses(lam, s, der)]
+    before, d = _vjp(lam, list(spec.states) + list(spec.coupling) + pl, der)
+    ns, nc = len(spec.states), len(spec.coupling)
+    t = [(f"vx[{k}] =", d[k]) for k in range(ns)] + [(f"vc[{k}] =", d[ns + k]) for k in range(nc)]
+    t += [(f"+vp[i, {pidx[s]}]", e) for s, e in zip(pl, d[ns + nc:])]
+    fn = [_function("_f_vjp", "x, c, inp, p, dt, v, vx, vc, vp, i", t,
+                    {**states, **cpl, **inp, **params, **vmap, DT: "dt"}, before)]
     # coupled quantities h(x, p): forward (only without the model's coupled_fn) and VJP (+=)
     w = sp.symbols(f"adjw_0:{len(spec.coupled)}", real=True)
     wmap = {s: f"v[{k}]" for k, s in enumerate(w)}
-    hl = sum(wi * hi for wi, hi in zip(w, spec.coupled))
-    t = [(f"+vx[{k}]", sp.diff(hl, s)) for k, s in enumerate(spec.states) if hl.has(s)]
-    t += [(f"+vp[i, {pidx[s]}]", sp.diff(hl, s)) for s in params if hl.has(s)]
-    fn.append(_function("_h_vjp", "x, p, v, vx, vp, i", t, {**states, **params, **wmap}))
+    hl = sum((wi * hi for wi, hi in zip(w, spec.coupled)), sp.S.Zero)
+    fn.append(_vjp_function("_h_vjp", hl, spec.states, params, pidx, der, {**states, **params, **wmap}))
     # outputs o(x, p) and their VJP (+=)
     outs = [sp.sympify(spec.outputs[n]) for n in output_names]
     fn.append(_function("_o", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(outs)],
-                        {**states, **params}))
+                        {**states, **params}, _needed(outs, der)))
     u = sp.symbols(f"adju_0:{len(outs)}", real=True)
     umap = {s: f"v[{k}]" for k, s in enumerate(u)}
-    ol = sum(ui * oi for ui, oi in zip(u, outs))
-    t = [(f"+vx[{k}]", sp.diff(ol, s)) for k, s in enumerate(spec.states) if ol.has(s)]
-    t += [(f"+vp[i, {pidx[s]}]", sp.diff(ol, s)) for s in params if ol.has(s)]
-    fn.append(_function("_o_vjp", "x, p, v, vx, vp, i", t, {**states, **params, **umap}))
+    ol = sum((ui * oi for ui, oi in zip(u, outs)), sp.S.Zero)
+    fn.append(_vjp_function("_o_vjp", ol, spec.states, params, pidx, der, {**states, **params, **umap}))
     if model_cls.coupled_fn is not None:
         cf = model_cls.coupled_fn
         coupled_import = f"from {cf.__module__} import {cf.__name__} as _coupled_jit"
@@ -114,34 +173,57 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     else:
         coupled_import = ""
         coupled_def = _function("_h_gen", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(spec.coupled)],
-                                {**states, **params}) + "\n\n\n@_inline\ndef _h(x, p, const, out):\n    _h_gen(x, p, out)"
+                                {**states, **params}, _needed(spec.coupled, der)) + "\n\n\n@_inline\ndef _h(x, p, const, out):\n    _h_gen(x, p, out)"
     rhs = model_cls.rhs
+    coupled_vars = list(model_cls.coupled_vars)
+    ncn = len(coupled_vars) - len(getattr(model_cls, "local_only_vars", ()))
+    local_c = tuple(coupled_vars.index(v) for v, _ in getattr(model_cls, "local_delays", ()))
+    if len(spec.coupling) != ncn + len(local_c) or len(spec.coupled) != len(coupled_vars):
+        raise ValueError(f"{model_cls.__name__}: the symbolic spec has {len(spec.coupling)} coupling entries and "
+                         f"{len(spec.coupled)} coupled quantities; the engine has {ncn + len(local_c)} and "
+                         f"{len(coupled_vars)}")
     return Template(TEMPLATE).substitute(
         MODEL=model_cls.__name__, RHS_MODULE=rhs.__module__, RHS_NAME=rhs.__name__,
         COUPLED_IMPORT=coupled_import, COUPLED_DEF=coupled_def, GENERATED="\n\n\n".join(fn),
-        NS=len(spec.states), NC=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1))
+        NS=len(spec.states), NC=len(coupled_vars), NCN=ncn, NL=len(local_c), LOCAL_C=repr(local_c + (0,)),
+        NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1))
 
 
-def load_kernels(model_cls, spec: SymbolicSpec, param_names, output_names):
-    """The imported kernel module for ``model_cls`` (generated and cached on first use)."""
+def _definition_key(model_cls, param_names, output_names) -> str:
+    """A hash of everything the generated source depends on, computed without sympy: the
+    adjoint's own modules, the model's numba functions' modules and, for a model from a TVB-O
+    file, the file and its coupling's bytes and the input channels."""
     import numba
 
+    here = sys.modules[__name__]
+    mods = [here] + [sys.modules[f"{__package__}.{m}"] for m in ("_specs", "_symbolic", "_template")]
+    parts = [inspect.getsource(m) for m in mods]
+    parts += [inspect.getsource(sys.modules[f.__module__]) for f in (model_cls.rhs, model_cls.coupled_fn) if f]
+    for attr in ("yaml_path", "coupling_path"):
+        if getattr(model_cls, attr, ""):
+            with open(getattr(model_cls, attr), "rb") as fh:
+                parts.append(fh.read().decode(errors="replace"))
+    parts += [repr((model_cls.__name__, model_cls.name, tuple(param_names), tuple(output_names),
+                    tuple(model_cls.input_channels), tuple(model_cls.coupled_vars),
+                    tuple(getattr(model_cls, "local_delays", ())))), sys.version, numba.__version__]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def load_kernels(model_cls, spec_of, param_names, output_names):
+    """The imported kernel module for ``model_cls`` (generated and cached on first use).
+    ``spec_of()`` gives the model's SymbolicSpec; it is called only when the module is not in
+    the kernel cache yet (sympy's differentiation takes 0.1-20 s per model)."""
+    from . import _symbolic  # noqa: F401  (part of the key)
     from ..engine import kernel_dir
 
     key = (model_cls, tuple(param_names), tuple(output_names))
-    if key in _LOADED:  # sympy's differentiation and cse take ~0.5 s: once per process
+    if key in _LOADED:
         return _LOADED[key]
-    src = generate_source(model_cls, spec, list(param_names), list(output_names))
-    # the model's own functions are inlined from their modules: their sources are part of the key,
-    # so numba's cache (keyed on this file) never serves code compiled from an older rhs
-    parts = [src, sys.version, numba.__version__]
-    parts += [inspect.getsource(sys.modules[f.__module__]) for f in (model_cls.rhs, model_cls.coupled_fn) if f]
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    if digest in _LOADED:
-        return _LOADED[digest]
+    digest = _definition_key(model_cls, param_names, output_names)
     name = f"_bs_adjoint_{model_cls.name}_{digest}"
     path = kernel_dir() / f"{name}.py"
     if not path.exists():
+        src = generate_source(model_cls, spec_of(), list(param_names), list(output_names))
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(src)
         os.replace(tmp, path)
@@ -149,5 +231,5 @@ def load_kernels(model_cls, spec: SymbolicSpec, param_names, output_names):
     mod = importlib.util.module_from_spec(spec_)
     sys.modules[name] = mod
     spec_.loader.exec_module(mod)
-    _LOADED[digest] = _LOADED[key] = mod
+    _LOADED[key] = mod
     return mod

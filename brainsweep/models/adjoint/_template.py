@@ -1,9 +1,11 @@
 """Source template of the generated forward/adjoint kernels of one model (see _codegen.py).
 
-Forward: the engine's deterministic Euler/Heun step for one run (B = 1), its coupling sum in
-the engine's order (connection k of a row into partial sum k % 4, added (q0 + q1) + (q2 + q3),
-minus rowsum_i * h_i(t) when diffusive; a delayed read before t = 0 sees h of the initial
-state, as the engine's ring buffer filled at the start), every step's state kept.
+Forward: the engine's Euler/Heun step for one run (B = 1), its coupling sum in the engine's
+order (connection k of a row into partial sum k % 4, added (q0 + q1) + (q2 + q3), minus
+rowsum_i * h_i(t) when diffusive; then the node's own quantities at their local delays; a
+delayed read before t = 0 sees h of the initial state, as the engine's ring buffer filled at the
+start), the input channels of each step given (INP: the noise of the run's seed, see
+_noise.py), every step's state kept.
 Backward: the discrete adjoint of exactly that scheme, from the last step to the first.
 """
 
@@ -18,7 +20,11 @@ $COUPLED_IMPORT
 _inline = njit(inline="always", error_model="numpy")
 _rhs = _inline(_rhs_jit.py_func)
 NS = $NS
-NC = $NC
+NC = $NC          # coupled quantities (delay buffer rows)
+NCN = $NCN        # of which the first NCN are summed over the network
+NL = $NL          # local (own-node) delayed reads, of rows LOCAL_C
+LOCAL_C = $LOCAL_C
+NCT = $NCT        # length of the coupling vector (NCN sums, then NL local reads)
 NOUT = $NOUT
 NI = $NI
 
@@ -45,13 +51,15 @@ def _lagged(H, g, base, delays, indices, k, cc):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c):
+def _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c):
     """Coupling vector of node i at step g; H[s - base] holds the coupled quantities of step s.
     Connection k of the row goes to partial sum (k - k0) % 4, added (q0 + q1) + (q2 + q3): the
-    engine's order, so the values are the engine's."""
+    engine's order, so the values are the engine's. Then the local reads (lst: steps)."""
     k0 = indptr[i]
     k1 = indptr[i + 1]
-    for cc in range(NC):
+    for m in range(NL):
+        c[NCN + m] = H[max(g - lst[i, m], 0) - base, i, LOCAL_C[m]]
+    for cc in range(NCN):
         q0 = 0.0
         q1 = 0.0
         q2 = 0.0
@@ -76,18 +84,19 @@ def _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, delays, diff, rowsum,
-            sample_every, Y):
+def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, delays, lst, diff, rowsum,
+            sample_every, Y, INP, stoch):
     """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
     state at step g, H[s - base] the coupled quantities of step s (those before g_start given),
-    Y[:, :, j] the outputs of step (j + 1) * sample_every.
+    Y[:, :, j] the outputs of step (j + 1) * sample_every, INP[g - g_start, i] the input channels
+    of node i during step g (if stoch, else 0).
 
     Per-node values are copied into scratch arrays (no array views in the loop: a view costs
     reference counting with atomic instructions, more than the model's arithmetic)."""
     N = X.shape[1]
     NP = P.shape[1]
     inp = np.zeros(NI)
-    c = np.zeros(max(NC, 1))
+    c = np.zeros(max(NCT, 1))
     dx = np.zeros(NS)
     dx2 = np.zeros(NS)
     xp = np.zeros(NS)
@@ -113,12 +122,15 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, 
         g1 = g + 1
         sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
         for i in range(N):
-            _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c)
+            _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c)
             for k in range(NS):
                 xi[k] = X[g - g_start, i, k]
             if not uni:
                 for k in range(NP):
                     p[k] = P[i, k]
+            if stoch:
+                for k in range(NI):
+                    inp[k] = INP[g - g_start, i, k]
             _rhs(xi, c, inp, p, const, dx)
             if heun:
                 for k in range(NS):
@@ -153,7 +165,7 @@ def _uniform(P):
 
 @njit(cache=True, error_model="numpy")
 def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, delays,
-             diff, rowsum, sample_every, LY, GP, lam, mu):
+             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch):
     """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
 
     On entry lam[i] is dL/dx_i at step g_end without the part through its coupled quantities,
@@ -164,9 +176,9 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
     R = mu.shape[0]
     n_samples = LY.shape[2]
     inp = np.zeros(NI)
-    nu = np.zeros((N, max(NC, 1)))
-    c = np.zeros(max(NC, 1))
-    vc = np.zeros(max(NC, 1))
+    nu = np.zeros((N, max(NCT, 1)))
+    c = np.zeros(max(NCT, 1))
+    vc = np.zeros(max(NCT, 1))
     mv = np.zeros(max(NC, 1))
     dx = np.zeros(NS)
     xp = np.zeros(NS)
@@ -201,29 +213,32 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     mv[cc] = mu[r1, i, cc]
                     mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
                 _h_vjp(xi, p, mv, li, GP, i)
-                _coupling(g, i, H, base, indptr, indices, w, delays, diff, rowsum, c)
+                _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c)
                 for k in range(NS):
                     xi[k] = X[g - g_start, i, k]
+                if stoch:
+                    for k in range(NI):
+                        inp[k] = INP[g - g_start, i, k]
                 if heun:
                     _rhs(xi, c, inp, p, const, dx)
                     for k in range(NS):
                         xp[k] = xi[k] + dt * dx[k]
                         a[k] = 0.5 * dt * li[k]
-                    _f_vjp(xp, c, p, a, lxp, vc, GP, i)
-                    for cc in range(NC):
+                    _f_vjp(xp, c, inp, p, dt, a, lxp, vc, GP, i)
+                    for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
                         bv[k] = a[k] + dt * lxp[k]
-                    _f_vjp(xi, c, p, bv, vx, vc, GP, i)
-                    for cc in range(NC):
+                    _f_vjp(xi, c, inp, p, dt, bv, vx, vc, GP, i)
+                    for cc in range(NCT):
                         nu[i, cc] += vc[cc]
                     for k in range(NS):
                         li[k] += lxp[k] + vx[k]
                 else:
                     for k in range(NS):
                         a[k] = dt * li[k]
-                    _f_vjp(xi, c, p, a, vx, vc, GP, i)
-                    for cc in range(NC):
+                    _f_vjp(xi, c, inp, p, dt, a, vx, vc, GP, i)
+                    for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
                         li[k] += vx[k]
@@ -239,7 +254,12 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
         if g < n_steps:
             for i in range(N):
                 k0 = indptr[i]
-                for cc in range(NC):
+                for m in range(NL):
+                    s = g - lst[i, m]
+                    if s < 0:
+                        s = 0
+                    mu[s % R, i, LOCAL_C[m]] += nu[i, NCN + m]
+                for cc in range(NCN):
                     for k in range(k0, indptr[i + 1]):
                         s = g - delays[k]
                         if s < 0:
