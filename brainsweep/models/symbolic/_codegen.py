@@ -1,5 +1,9 @@
 """numba source of a parsed TVB-O model + coupling, in the engine's model form.
 
+State equations and derived variables are printed from the file's text in the order written
+(``_textcode``, as brainsweep's own definitions); sympy's printer serves the coupling terms
+(which ``_coupling`` rewrites symbolically) and any text the order-keeping printer refuses.
+
 Three module-level ``@njit(cache=True)`` functions, inlined into the engine's kernel like a
 hand-written model's: ``rhs(x, cpl, inp, p, const, dx)``, ``coupled(x, p, const, cv)`` (the
 quantities the network sums) and ``derived(x, p, const, out)`` (recorded derived variables).
@@ -20,6 +24,7 @@ import math
 import sympy as sp
 
 from ._expr import to_code
+from ._textcode import TextCodeError, text_code
 
 __all__ = ["generate"]
 
@@ -68,6 +73,18 @@ def generate(model, cmap, param_names: list, header: str, inputs: tuple) -> tupl
     def code(expr):
         return to_code(expr.xreplace(zero_inputs), rename, fparams)
 
+    # equations as written (left to right, as the file's text), sympy's printing only for text the
+    # order-keeping printer does not take (e.g. Eq, Heaviside, sign)
+    by_name = {str(sym): c for sym, c in rename.items()}
+    by_name.update({str(sym): "0.0" for sym in zero_inputs})
+    fnames = {f.name: [by_name[str(q)] for q in f.params] for f in model.functions}
+
+    def written(var):
+        try:
+            return text_code(var.text, by_name, fnames)
+        except TextCodeError:
+            return code(var.expr)
+
     # declared functions: scalar arguments only (their parameters after the arguments), no arrays,
     # so that a call that LLVM does not inline costs no reference counting
     funcs = []
@@ -88,7 +105,7 @@ def generate(model, cmap, param_names: list, header: str, inputs: tuple) -> tupl
         return lines
 
     def derived_lines(names, indent="    "):
-        return [f"{indent}d_{n} = {code(derived[n].expr)}" for n in names]
+        return [f"{indent}d_{n} = {written(derived[n])}" for n in names]
 
     clamped = any(s.clamp for s in model.states)
     # right-hand side
@@ -104,7 +121,7 @@ def generate(model, cmap, param_names: list, header: str, inputs: tuple) -> tupl
     rhs += derived_lines(need)
     scale = "0.001 * " if model.time_unit == "s" else ""  # d/dt per second -> per ms
     for k, s in enumerate(model.states):
-        f = f"{scale}({code(s.expr)})" if scale else code(s.expr)
+        f = f"{scale}({written(s)})" if scale else written(s)
         if s.name in inputs:
             f += f" + inp[{inputs.index(s.name)}]"
         if s.clamp:
