@@ -81,10 +81,8 @@ def load_dataset(name_or_path, normalize=None, drop_regions=None, *, database=No
         return readers.load_dataset(name_or_path, normalize=normalize, drop_regions=drop_regions)
     from ..models.symbolic import tvbo_database
 
-    db = tvbo_database(database)
-    folder, prefix = TVBO_DATASETS[name]
-    path = db / folder if db is not None and (db / folder).is_dir() else _SHIPPED[name]
-    return _read_bids(path, prefix, name, normalize, drop_regions)
+    path = _bids_folder(name, tvbo_database(database))
+    return _read_bids(path, TVBO_DATASETS[name][1], name, normalize, drop_regions)
 
 
 def network_catalog(database=None) -> list[dict]:
@@ -106,9 +104,14 @@ def network_catalog(database=None) -> list[dict]:
     return rows
 
 
+def _bids_folder(name: str, db) -> Path:
+    """The named BIDS data set's folder in the tvbo database ``db``, else the shipped copy."""
+    folder = TVBO_DATASETS[name][0]
+    return db / folder if db is not None and (db / folder).is_dir() else _SHIPPED[name]
+
+
 def _bids_row(name: str, db) -> dict:
-    folder, _ = TVBO_DATASETS[name]
-    path = db / folder if db is not None and (db / folder).is_dir() else _SHIPPED[name]
+    path = _bids_folder(name, db)
     desc = json.loads((path / "dataset_description.json").read_text())
     source = (desc.get("SourceDatasets") or [{}])[0]
     measures = sorted(p.name.split("_meas-")[1].split("_")[0] for p in path.glob("*_meas-*.dense.tsv"))
