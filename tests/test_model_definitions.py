@@ -199,6 +199,7 @@ def test_a_new_model_is_a_yaml_file(tmp_path):
     ("sums: {v: v}", "sums: {v: inp_v}", "inp_v", "computed from a node's own state"),
     ("sums: {v: v}", "sums: {v: 2 * v}", "v", "diffusive coupling needs sums of state variables"),
     ("integration:", "outputs: [v, q]\n  integration:", "q", "neither a state"),
+    ("  v2: {unit", "  tau: {unit", "tau", "already declared as a parameter"),
 ])  # fmt: skip
 def test_bad_definition_names_file_line_and_symbol(tmp_path, monkeypatch, old, new, symbol, words):
     def fail(*a, **k):

@@ -164,12 +164,7 @@ def parse_definition(path) -> Definition:
     params = [_param(f, n, pd) for n, pd in f.mapping("parameters").items()]
     pnames = [p.name for p in params]
 
-    functions = {}
-    for fname, fd in f.mapping("functions").items():
-        fd = fd or {}
-        args = list((fd.get("arguments") or {}).keys())
-        body = _expr(f, ("functions", fname), fname, fd, description=_text(fd.get("description")))
-        functions[fname] = (args, body, [])
+    functions = _functions(f, pnames)
     derived = {}
     for section in ("derived_parameters", "derived_variables"):
         for dname, dd in f.mapping(section).items():
@@ -198,29 +193,11 @@ def parse_definition(path) -> Definition:
             raise f.error(("brainsweep", "inputs", ch, "ou_mean"), mean, "OU mean is not a parameter of this file")
         inputs[str(ch)] = mean
 
-    # every declared name once
-    symbols: dict = {}
-    groups = (("parameter", pnames, "parameters"), ("state variable", [s.name for s in states], "state_variables"),
-              ("derived variable", list(derived), "derived_variables"),
-              ("coupling sum", [f"cpl_{c}" for c in sums], ("brainsweep", "coupling", "sums")),
-              ("input", [f"inp_{c}" for c in inputs], ("brainsweep", "inputs")), ("built-in", ["n_nodes"], ()))
-    for kind, names, section in groups:
-        for n in names:
-            section = section if isinstance(section, tuple) else (section,)
-            if not str(n).isidentifier():
-                raise f.error(section + (n,), n, f"{kind} name is not an identifier")
-            if n in symbols:
-                raise f.error(section + (n,), n, f"{kind} name already declared as a {symbols[n]}")
-            symbols[n] = kind
-
-    # functions: arguments and parameters only; parameters of the functions they call are passed on
-    for fname, (args, body, used) in functions.items():
-        _check(f, body, set(args) | set(pnames), {g for g in functions if list(functions).index(g) <
-                                                  list(functions).index(fname)},
-               "a function may read only its arguments and the parameters")
-        used += [p for p in pnames if p in names_in(body.text) and p not in args]
-        for g in calls_in(body.text) & set(functions):
-            used += [p for p in functions[g][2] if p not in used]
+    symbols = _declare(f, (
+        ("parameter", pnames, ("parameters",)), ("state variable", [s.name for s in states], ("state_variables",)),
+        ("derived variable", list(derived), ("derived_variables",)),
+        ("coupling sum", [f"cpl_{c}" for c in sums], ("brainsweep", "coupling", "sums")),
+        ("input", [f"inp_{c}" for c in inputs], ("brainsweep", "inputs")), ("built-in", ["n_nodes"], ())))
     d = Definition(
         path=f.path, name=str(f.data.get("name") or f.path.stem), class_name=str(bs.get("class") or ""),
         short_name=str(bs.get("name") or f.path.stem), description=_text(f.data.get("description")),
@@ -254,6 +231,37 @@ def parse_definition(path) -> Definition:
     _settings(f, d, bs)
     d.digest = hashlib.sha256(f.path.read_bytes()).hexdigest()
     return d
+
+
+def _functions(f: _File, pnames: list) -> dict:
+    """name -> (argument names, body Expr, parameters it reads, also through the functions it
+    calls, which are passed as extra arguments). A body reads only its arguments and parameters
+    and calls only math functions and the functions declared before it."""
+    functions = {}
+    for fname, fd in f.mapping("functions").items():
+        fd = fd or {}
+        args = list((fd.get("arguments") or {}).keys())
+        body = _expr(f, ("functions", fname), fname, fd, description=_text(fd.get("description")))
+        _check(f, body, set(args) | set(pnames), set(functions), "a function may read only its arguments and the "
+               "parameters")
+        used = [p for p in pnames if p in names_in(body.text) and p not in args]
+        for g in calls_in(body.text) & set(functions):
+            used += [p for p in functions[g][2] if p not in used]
+        functions[fname] = (args, body, used)
+    return functions
+
+
+def _declare(f: _File, groups) -> dict:
+    """name -> kind of every declared name; each once, each an identifier."""
+    symbols: dict = {}
+    for kind, names, section in groups:
+        for n in names:
+            if not str(n).isidentifier():
+                raise f.error(section + (n,), n, f"{kind} name is not an identifier")
+            if n in symbols:
+                raise f.error(section + (n,), n, f"{kind} name already declared as a {symbols[n]}")
+            symbols[n] = kind
+    return symbols
 
 
 def _settings(f: _File, d: Definition, bs: dict) -> None:
