@@ -8,6 +8,7 @@ a misspelt name is an error instead of a silently created symbol or a sympy buil
 
 from __future__ import annotations
 
+import ast
 import re
 
 import sympy as sp
@@ -41,6 +42,32 @@ class ParseError(ValueError):
         self.symbol = symbol
 
 
+_SAFE_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Name, ast.Load,
+               ast.Constant, ast.Tuple, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+
+def _refuse_code(src: str, text: str) -> None:
+    """sympy's ``parse_expr`` evaluates its text as Python: only arithmetic, comparisons, calls of
+    plain names, names and numbers get that far (no attributes, subscripts, strings, lambdas,
+    dunder names), so a file's expression cannot run code."""
+    try:
+        tree = ast.parse(src.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ParseError(text, f"expression does not parse (SyntaxError: {exc.msg})") from None
+    for node in ast.walk(tree):
+        bad = None
+        if not isinstance(node, _SAFE_NODES):
+            bad = type(node).__name__
+        elif isinstance(node, ast.Name) and node.id.startswith("_"):
+            bad = f"name {node.id!r}"
+        elif isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.keywords):
+            bad = "call of something other than a function name"
+        elif isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool)):
+            bad = f"constant {node.value!r}"
+        if bad is not None:
+            raise ParseError(text, f"not an expression of numbers, names and functions ({bad})")
+
+
 def parse(text, names: dict, functions: dict | None = None) -> sp.Expr:
     """Parse ``text`` with the declared ``names`` (name -> sympy object) and ``functions``
     (name -> sympy undefined Function class of a function the file declares). ``x_j[k]`` / ``x_i[k]`` become the symbols ``x_j__k`` / ``x_i__k``.
@@ -48,6 +75,7 @@ def parse(text, names: dict, functions: dict | None = None) -> sp.Expr:
     if isinstance(text, bool) or text is None:
         raise ParseError(str(text), "expected an expression string")
     src = _INDEXED.sub(r"\1__\2", str(text)).replace("^", "**")
+    _refuse_code(src, str(text))
     local = dict(_FUNCTIONS)
     local.update(functions or {})
     local.update(names)
