@@ -1,11 +1,17 @@
-"""Cost of an exact gradient (discrete adjoint) relative to one forward run of the engine.
+"""Cost of an exact gradient (discrete adjoint) relative to one forward run, and to central differences.
 
 Jansen-Rit on the 68-region TVB connectome, Heun, dt 0.1 ms, output v_pyr every 1 ms, the
 notebook's loss (1 - correlation of the mean Welch spectrum with a target); the gradient is
-taken with respect to global a and b and, separately, per-node a and b (2 x 68 values: the
-same cost). CPU seconds (process_time, one thread) after a warm-up that compiles the kernels.
+taken with respect to global a and b and, separately, per-node a and b (2 x 68 values). CPU
+seconds (process_time, one thread, best of ``--repeat``) after a warm-up that compiles the kernels.
+The gradient keeps at most ``--workspace-mb`` of stored steps (default 100 MB): a run longer
+than that is cut into segments, each but the last integrated twice.
 
-    nice -n 10 python benchmarks/bench_gradients.py --seconds 1 2
+Central differences: 2 forward runs per parameter. Measured for the 2 global parameters (with
+the relative difference to the adjoint's gradient); for 2 x 68 per-node values their cost is
+136 x 2 forward runs (computed from the measured forward time, not run).
+
+    nice -n 10 python benchmarks/bench_gradients.py --seconds 1 2 10
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from brainsweep.data import load_connectome  # noqa: E402
 from brainsweep.evaluation.differentiable import spectral_correlation_loss  # noqa: E402
 from brainsweep.evaluation.spectra import welch_psd  # noqa: E402
 from brainsweep.models import JansenRitModel  # noqa: E402
+from brainsweep.models import adjoint  # noqa: E402
 from brainsweep.models.adjoint import gradient  # noqa: E402
 
 
@@ -34,32 +41,53 @@ def _cpu(fn, repeat):
     return best, out
 
 
+def _central(m, obj, dur, run, name, rel=1e-6):
+    base = float(m.params[name])
+    h = rel * abs(base)
+    vals = []
+    for sign in (1.0, -1.0):
+        m.params.update({name: base + sign * h})
+        vals.append(obj(m.run(duration=dur, **run))[0])
+    m.params.update({name: base})
+    return (vals[0] - vals[1]) / (2 * h)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, nargs="+", default=[1.0, 2.0], help="simulated seconds")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--workspace-mb", type=float, default=None,
+                    help="bytes of stored steps a gradient keeps (default brainsweep.models.adjoint.WORKSPACE_BUDGET, "
+                         "100 MB); more memory, fewer segments integrated twice")
     args = ap.parse_args(argv)
+    if args.workspace_mb is not None:
+        adjoint.WORKSPACE_BUDGET = args.workspace_mb * 1e6
     sc = load_connectome("tvb68")
     m = JansenRitModel(Cmat=sc.Cmat, Dmat=sc.Dmat)
+    n = m.network.n_nodes
     run = dict(dt=0.1, sampling_dt=1.0, seed=1, integrator="heun")
     hidden = m.copy()
     hidden.params.update(a=0.045, b=0.042)
-    print(f"{'sim s':>6} {'forward CPU s':>14} {'gradient CPU s':>15} {'ratio':>6} {'per-node ratio':>15} "
-          f"{'all-states ratio':>17}")
+    m.run(duration=100.0, **run)  # warm-up (compiles)
+    gradient(m, spectral_correlation_loss(np.linspace(1.0, 2.0, 129), 1000.0, 256, "v_pyr"), ["a", "b"], 300.0, **run)
+    gradient(m, spectral_correlation_loss(np.linspace(1.0, 2.0, 129), 1000.0, 256, "v_pyr"), ["a", "b"], 300.0,
+             per_node=["a", "b"], **run)
+    print("| simulated s | forward CPU s | gradient a, b CPU s | ratio | gradient 2x68 CPU s | ratio | "
+          "central differences a, b CPU s (ratio) | their rel. difference | central differences 2x68 CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for sec in args.seconds:
         dur = 1000.0 * sec
         target = welch_psd(hidden.run(duration=dur, **run)["v_pyr"], 1000.0, nperseg=256)[1].mean(axis=0)
         obj = spectral_correlation_loss(target, 1000.0, 256, "v_pyr")
-        m.run(duration=100.0, **run)                       # warm-up (compiles)
-        gradient(m, obj, ["a", "b"], 300.0, **run) if sec == args.seconds[0] else None
         t_fwd, _ = _cpu(lambda: m.run(duration=dur, **run), args.repeat)
         t_grad, (loss, g) = _cpu(lambda: gradient(m, obj, ["a", "b"], dur, **run), args.repeat)
         t_node, _ = _cpu(lambda: gradient(m, obj, ["a", "b"], dur, per_node=["a", "b"], **run), 1)
-        # every state kept (memory grows with the run; no segment integrated twice)
-        t_all, _ = _cpu(lambda: gradient(m, obj, ["a", "b"], dur, checkpoint_every=10**9, **run), 1)
-        print(f"{sec:6.1f} {t_fwd:14.3f} {t_grad:15.3f} {t_grad / t_fwd:6.2f} {t_node / t_fwd:15.2f} "
-              f"{t_all / t_fwd:17.2f}"
-              f"   loss {loss:.4f} dL/da {g['a']:.4g} dL/db {g['b']:.4g}")
+        t0 = time.process_time()
+        fd = {p: _central(m, obj, dur, run, p) for p in ("a", "b")}
+        t_fd = time.process_time() - t0
+        rel = max(abs(g[p] - fd[p]) / abs(fd[p]) for p in fd)
+        print(f"| {sec:g} | {t_fwd:.3f} | {t_grad:.3f} | {t_grad / t_fwd:.2f} | {t_node:.3f} | {t_node / t_fwd:.2f} | "
+              f"{t_fd:.3f} ({t_fd / t_fwd:.1f}) | {rel:.1e} | {2 * 2 * n * t_fwd:.1f} (est.) |", flush=True)
 
 
 if __name__ == "__main__":

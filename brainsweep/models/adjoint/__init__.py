@@ -24,6 +24,7 @@ import inspect
 
 import numpy as np
 
+from ..engine import DEFAULT_OUTPUT_BUDGET
 from ..noise import seed_state
 from ._codegen import load_kernels
 from ._noise import NoiseSource
@@ -32,7 +33,7 @@ from ._specs import SPECS, SymbolicSpec, spec_for
 __all__ = ["gradient", "forward", "SPECS", "SymbolicSpec"]
 
 
-def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state):
+def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt=()):
     cls = type(model)
     if cls.coupling_squared if hasattr(cls, "coupling_squared") else False:
         raise ValueError(f"{cls.__name__}: coupling with squared weights has no adjoint here")
@@ -77,30 +78,48 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state):
     rng_state, init_rng = seed_state(int(seed))
     X0 = model._initial_state_array(initial_state, init_rng)
     out_names = list(mspec["output_names"])
-    kern = load_kernels(cls, lambda: spec_for(model), pnames, out_names)
+    kern = load_kernels(cls, lambda: spec_for(model), pnames, out_names,
+                        [n for n in wrt if n in pnames and mspec["params"][n].choices is None])
     const = model.constants(dt=dt) if "dt" in inspect.signature(model.constants).parameters else model.constants()
-    return dict(kern=kern, n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
+    stride = max(len(cls.coupled_vars), 1) * N  # flat H: (step, quantity, node)
+    off = np.ascontiguousarray(indices - delays * stride).astype(np.int64)
+    loff = np.ascontiguousarray(np.arange(N)[:, None] - lst * stride).astype(np.int64)
+    return dict(kern=kern, off=off, loff=loff, n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
                 const=tuple(const), indptr=indptr, indices=indices, w=w, delays=delays, lst=lst,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
                 pnames=pnames, N=N, NS=len(mspec["state_names"]), NC=len(cls.coupled_vars), D=D,
+                NCT=len(cls.coupled_vars) - len(cls.local_only_vars) + len(cls.local_delays),
                 noise=NoiseSource(cls, P, pnames, rng_state, dt))
+
+
+def _workspace(s, every):
+    """Arrays for one segment of up to ``every`` steps, reused by every segment (fresh arrays
+    cost a page fault per 4 kB on first touch: measured 15 % of the forward pass)."""
+    N, NS, heun = s["N"], s["NS"], s["heun"]
+    s["ws"] = dict(X=np.empty((every + 1, N, NS)), H=np.empty((every + s["D"] + 1, max(s["NC"], 1), N)),
+                   CS=np.empty((every, N, max(s["NCT"], 1))), XP=np.empty((every if heun else 1, N, NS)),
+                   INP=np.empty((every if s["noise"].active else 1, N, max(s["noise"].NI, 1))))
 
 
 def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
     """Integrate steps g0..g1 from state x0 with the coupled quantities ``hist`` of steps
-    max(g0 - D, 0)..g0 (None for g0 = 0) and the noise from ``noise_state`` (advanced):
-    (X of steps g0..g1, H window, its base step, the inputs of steps g0..g1 - 1)."""
-    base = max(g0 - s["D"], 0)
-    X = np.empty((g1 - g0 + 1, s["N"], s["NS"]))
+    g0 - D..g0 (None for g0 = 0) and the noise from ``noise_state`` (advanced):
+    (X of steps g0..g1, H window, its base step, the inputs of steps g0..g1 - 1, the coupling
+    vectors and Heun predictors of those steps), all views of the workspace."""
+    base = g0 - s["D"]
+    n, ws = g1 - g0, s["ws"]
+    X = ws["X"][:n + 1]
     X[0] = x0
-    H = np.empty((g1 - base + 1, s["N"], max(s["NC"], 1)))
+    H = ws["H"][:g1 - base + 1]
     if hist is not None:
         H[:len(hist)] = hist
-    INP = s["noise"].inputs(g1 - g0, noise_state)
+    INP = s["noise"].inputs(n, noise_state, ws["INP"][:n])
+    CS = ws["CS"][:n]
+    XP = ws["XP"][:n] if s["heun"] else ws["XP"]
     s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
-                      s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"], s["sample_every"],
-                      Y, INP, s["noise"].active)
-    return X, H, base, INP
+                      s["off"], s["w"], s["loff"], s["diff"], s["rowsum"], s["sample_every"],
+                      Y, INP, s["noise"].active, CS, XP)
+    return X, H, base, INP, CS, XP
 
 
 def _segments(n_steps, every):
@@ -112,18 +131,27 @@ def _forward_pass(s, every):
     n, N = s["n_steps"], s["N"]
     Y = np.zeros((len(s["out_names"]), N, n // s["sample_every"]))
     x, hist, checkpoints, last = s["X0"], None, [], None
+    _workspace(s, min(every, n))
     noise_state = s["noise"].state()
     for g0, g1 in _segments(n, every):
         checkpoints.append((x.copy(), None if hist is None else hist.copy(), s["noise"].state(noise_state)))
-        X, H, base, INP = _segment_forward(s, g0, g1, x, hist, noise_state, Y)
-        nb = max(g1 - s["D"], 0)
-        x, hist, last = X[-1], H[nb - base:], (X, H, base, INP)
+        X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y)
+        nb = g1 - s["D"]
+        x, hist, last = X[-1].copy(), H[nb - base:], (X, H, base, INP, CS, XP)
     return Y, checkpoints, last
 
 
+#: bytes of stored steps (states, Heun predictors, coupling vectors, coupled quantities) that a
+#: gradient keeps at once by default: the engine's default output budget of a forward run
+WORKSPACE_BUDGET = DEFAULT_OUTPUT_BUDGET
+
+
 def _checkpoint_steps(s, checkpoint_every):
-    if checkpoint_every is None:  # about sqrt(steps x history) steps per segment: memory ~ sqrt(steps)
-        return max(256, int(np.sqrt(s["n_steps"] * (s["D"] + 2))))
+    if checkpoint_every is None:
+        # segments as long as the workspace budget allows (fewer segments integrated twice), and
+        # at least about sqrt(steps x history) steps, which keeps memory ~ sqrt(steps) beyond it
+        per_step = 8 * s["N"] * (s["NS"] * (2 if s["heun"] else 1) + max(s["NCT"], 1) + max(s["NC"], 1))
+        return max(256, int(np.sqrt(s["n_steps"] * (s["D"] + 2))), int(WORKSPACE_BUDGET // per_step))
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
             or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every: expected a number of steps >= 1, got {checkpoint_every!r}")
@@ -147,14 +175,16 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     per node, the parameter's value at that node), else the derivative with respect to one value
     shared by all nodes (the sum over nodes). Units: loss units per parameter unit.
 
-    Memory: the run is cut into segments of ``checkpoint_every`` steps (default about
-    sqrt(steps x (max delay + 2))); only each segment's first state and the coupled quantities of
-    the max delay before it are kept, and each segment is integrated again during the backward
-    sweep (cost: one more forward run; with ``checkpoint_every >= steps`` every state is kept
-    instead and nothing is integrated twice). The gradient is the same either way.
+    Memory: the run is cut into segments of ``checkpoint_every`` steps (default: as many as fit
+    in :data:`WORKSPACE_BUDGET` bytes of stored steps, 100 MB, and at least about
+    sqrt(steps x (max delay + 2))); only each segment's first state, noise state and the coupled
+    quantities of the max delay before it are kept, and each segment but the last is integrated
+    again during the backward sweep (cost: up to one more forward run; with
+    ``checkpoint_every >= steps`` every step is kept instead and nothing is integrated twice).
+    The gradient is the same either way.
     """
-    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state)
     wrt = list(wrt)
+    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt)
     for name in wrt + list(per_node):
         if name not in s["pnames"]:
             raise ValueError(f"gradient: unknown parameter {name!r} of {type(model).__name__}")
@@ -182,10 +212,11 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     segments = _segments(s["n_steps"], every)
     for k in range(len(segments) - 1, -1, -1):
         g0, g1 = segments[k]
-        X, H, base, INP = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k], scratch)
+        X, H, base, INP, CS, XP = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k],
+                                                                                      scratch)
         s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
                            s["indptr"], s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"],
-                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active)
+                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active, CS, XP)
     out = {}
     for name in wrt:
         col = GP[:, s["pnames"].index(name)]

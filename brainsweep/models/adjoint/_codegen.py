@@ -80,7 +80,7 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     hoisted, exprs = _hoist_logistics(exprs)
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
     repl = before + hoisted + repl
-    used = set().union(*(e.free_symbols for e in exprs + [e for _, e in before])) if exprs else set()
+    used = set().union(*(e.free_symbols for e in reduced + [e for _, e in repl])) if exprs else set()
     lines = ["@njit(cache=True, inline='always', error_model='numpy')", f"def {name}({args}):"]
     for sym, source in sorted(unpack.items(), key=lambda kv: kv[0].name):
         if local[sym] in used:
@@ -120,6 +120,7 @@ def _uses(expr, sym, derived) -> bool:
 
 
 def _vjp_function(name, lam, states, params, pidx, derived, unpack) -> str:
+    """``params``: the parameter symbols to differentiate for (the others are constants here)."""
     """``def name(x, p, v, vx, vp, i)``: vx += d lam/dx, vp[i] += d lam/dp (lam: v . h(x, p))."""
     xs = [s for s in states if _uses(lam, s, derived)]
     pl = [s for s in params if _uses(lam, s, derived)]
@@ -129,9 +130,12 @@ def _vjp_function(name, lam, states, params, pidx, derived, unpack) -> str:
     return _function(name, "x, p, v, vx, vp, i", t, unpack, before)
 
 
-def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], output_names: list[str]) -> str:
-    """The kernel module's source for ``model_cls`` with the equations ``spec``."""
+def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], output_names: list[str],
+                    wrt=()) -> str:
+    """The kernel module's source for ``model_cls`` with the equations ``spec``; the backward
+    sweep accumulates the derivatives for the parameters ``wrt`` only (the others cost nothing)."""
     params = {sp.Symbol(n, real=True): f"p[{k}]" for k, n in enumerate(param_names)}
+    dparams = [s for s in params if s.name in set(wrt)]
     states = {s: f"x[{k}]" for k, s in enumerate(spec.states)}
     cpl = {s: f"c[{k}]" for k, s in enumerate(spec.coupling)}
     inp = {s: f"inp[{k}]" for k, s in enumerate(spec.inputs)}
@@ -146,7 +150,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     vmap = {s: f"v[{k}]" for k, s in enumerate(v)}
     # rhs VJP: vx = J_x^T v, vc = J_c^T v, vp += J_p^T v
     lam = sum((vi * fi for vi, fi in zip(v, spec.rhs)), sp.S.Zero)
-    pl = [s for s in params if _uses(lam, s, der)]
+    pl = [s for s in dparams if _uses(lam, s, der)]
     before, d = _vjp(lam, list(spec.states) + list(spec.coupling) + pl, der)
     ns, nc = len(spec.states), len(spec.coupling)
     t = [(f"vx[{k}] =", d[k]) for k in range(ns)] + [(f"vc[{k}] =", d[ns + k]) for k in range(nc)]
@@ -157,7 +161,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     w = sp.symbols(f"adjw_0:{len(spec.coupled)}", real=True)
     wmap = {s: f"v[{k}]" for k, s in enumerate(w)}
     hl = sum((wi * hi for wi, hi in zip(w, spec.coupled)), sp.S.Zero)
-    fn.append(_vjp_function("_h_vjp", hl, spec.states, params, pidx, der, {**states, **params, **wmap}))
+    fn.append(_vjp_function("_h_vjp", hl, spec.states, dparams, pidx, der, {**states, **params, **wmap}))
     # outputs o(x, p) and their VJP (+=)
     outs = [sp.sympify(spec.outputs[n]) for n in output_names]
     fn.append(_function("_o", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(outs)],
@@ -165,7 +169,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     u = sp.symbols(f"adju_0:{len(outs)}", real=True)
     umap = {s: f"v[{k}]" for k, s in enumerate(u)}
     ol = sum((ui * oi for ui, oi in zip(u, outs)), sp.S.Zero)
-    fn.append(_vjp_function("_o_vjp", ol, spec.states, params, pidx, der, {**states, **params, **umap}))
+    fn.append(_vjp_function("_o_vjp", ol, spec.states, dparams, pidx, der, {**states, **params, **umap}))
     if model_cls.coupled_fn is not None:
         cf = model_cls.coupled_fn
         coupled_import = f"from {cf.__module__} import {cf.__name__} as _coupled_jit"
@@ -186,10 +190,10 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
         MODEL=model_cls.__name__, RHS_MODULE=rhs.__module__, RHS_NAME=rhs.__name__,
         COUPLED_IMPORT=coupled_import, COUPLED_DEF=coupled_def, GENERATED="\n\n\n".join(fn),
         NS=len(spec.states), NC=len(coupled_vars), NCN=ncn, NL=len(local_c), LOCAL_C=repr(local_c + (0,)),
-        NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1))
+        NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1), NP=len(param_names))
 
 
-def _definition_key(model_cls, param_names, output_names) -> str:
+def _definition_key(model_cls, param_names, output_names, wrt) -> str:
     """A hash of everything the generated source depends on, computed without sympy: the
     adjoint's own modules, the model's numba functions' modules and, for a model from a TVB-O
     file, the file and its coupling's bytes and the input channels."""
@@ -203,27 +207,29 @@ def _definition_key(model_cls, param_names, output_names) -> str:
         if getattr(model_cls, attr, ""):
             with open(getattr(model_cls, attr), "rb") as fh:
                 parts.append(fh.read().decode(errors="replace"))
-    parts += [repr((model_cls.__name__, model_cls.name, tuple(param_names), tuple(output_names),
+    parts += [repr((model_cls.__name__, model_cls.name, tuple(param_names), tuple(output_names), tuple(wrt),
                     tuple(model_cls.input_channels), tuple(model_cls.coupled_vars),
                     tuple(getattr(model_cls, "local_delays", ())))), sys.version, numba.__version__]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def load_kernels(model_cls, spec_of, param_names, output_names):
+def load_kernels(model_cls, spec_of, param_names, output_names, wrt=()):
     """The imported kernel module for ``model_cls`` (generated and cached on first use).
     ``spec_of()`` gives the model's SymbolicSpec; it is called only when the module is not in
-    the kernel cache yet (sympy's differentiation takes 0.1-20 s per model)."""
+    the kernel cache yet (sympy's differentiation takes 0.1-20 s per model). One module per set
+    of parameters ``wrt`` (its backward sweep computes their derivatives only)."""
     from . import _symbolic  # noqa: F401  (part of the key)
     from ..engine import kernel_dir
 
-    key = (model_cls, tuple(param_names), tuple(output_names))
+    wrt = tuple(sorted(set(wrt)))
+    key = (model_cls, tuple(param_names), tuple(output_names), wrt)
     if key in _LOADED:
         return _LOADED[key]
-    digest = _definition_key(model_cls, param_names, output_names)
+    digest = _definition_key(model_cls, param_names, output_names, wrt)
     name = f"_bs_adjoint_{model_cls.name}_{digest}"
     path = kernel_dir() / f"{name}.py"
     if not path.exists():
-        src = generate_source(model_cls, spec_of(), list(param_names), list(output_names))
+        src = generate_source(model_cls, spec_of(), list(param_names), list(output_names), wrt)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(src)
         os.replace(tmp, path)

@@ -64,7 +64,7 @@ class NoiseSource:
     """The inputs of one run of ``model`` (class conventions as the engine's), segment by segment.
 
     ``state()`` -> a copy of (rng, ou) to restart from; ``inputs(n, state)`` -> (n, N, NI) array
-    of the next n steps from that state (advanced in place). ``active`` is False when every input
+    of the next n steps from that state (advanced in place; written into ``out`` if given). ``active`` is False when every input
     is 0 for the whole run (no noise, no OU mean): the kernels then skip the inputs. ``params``:
     the parameters that set the inputs (held fixed: the gradient has no derivative for them).
     """
@@ -101,9 +101,9 @@ class NoiseSource:
         rng, ou = self.start if st is None else st
         return rng.copy(), ou.copy()
 
-    def inputs(self, n, st):
+    def inputs(self, n, st, out=None):
         if not self.active:
             return self._empty
-        INP = np.empty((n, self.P.shape[0], max(self.NI, 1)))
+        INP = np.empty((n, self.P.shape[0], max(self.NI, 1))) if out is None else out
         noise_inputs(n, self.dt, st[0], st[1], self.P, self.sw, self.so, self.to, self.mean, self.noisy, INP)
         return INP

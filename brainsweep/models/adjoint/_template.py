@@ -14,6 +14,7 @@ TEMPLATE = '''\
 import math
 import numpy as np
 from numba import njit
+from brainsweep.models._simd import stack_zeros
 from $RHS_MODULE import $RHS_NAME as _rhs_jit
 $COUPLED_IMPORT
 
@@ -27,6 +28,10 @@ LOCAL_C = $LOCAL_C
 NCT = $NCT        # length of the coupling vector (NCN sums, then NL local reads)
 NOUT = $NOUT
 NI = $NI
+NP = $NP
+NCT1 = max(NCT, 1)
+NC1 = max(NC, 1)
+NOUT1 = max(NOUT, 1)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -45,65 +50,67 @@ $COUPLED_DEF
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _lagged(H, g, base, delays, indices, k, cc):
-    s = g - delays[k]
-    return H[max(s, 0) - base, indices[k], cc]
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c):
-    """Coupling vector of node i at step g; H[s - base] holds the coupled quantities of step s.
+def _coupling(row, i, Hf, off, indptr, w, loff, diff, rowsum, c):
+    """Coupling vector of node i at the step whose coupled quantities start at Hf[row] (H flat,
+    (step, quantity, node) order; off[k] = node_k - delay_k * NC1 * N: the delayed value of
+    connection k's node is Hf[row + cc * N + off[k]]; loff likewise for the local reads).
     Connection k of the row goes to partial sum (k - k0) % 4, added (q0 + q1) + (q2 + q3): the
-    engine's order, so the values are the engine's. Then the local reads (lst: steps)."""
+    engine's order, so the values are the engine's. Then the local reads."""
     k0 = indptr[i]
     k1 = indptr[i + 1]
+    N = loff.shape[0]
     for m in range(NL):
-        c[NCN + m] = H[max(g - lst[i, m], 0) - base, i, LOCAL_C[m]]
+        c[NCN + m] = Hf[row + LOCAL_C[m] * N + loff[i, m]]
     for cc in range(NCN):
+        r = row + cc * N
         q0 = 0.0
         q1 = 0.0
         q2 = 0.0
         q3 = 0.0
         k = k0
         while k + 3 < k1:
-            q0 += w[k] * _lagged(H, g, base, delays, indices, k, cc)
-            q1 += w[k + 1] * _lagged(H, g, base, delays, indices, k + 1, cc)
-            q2 += w[k + 2] * _lagged(H, g, base, delays, indices, k + 2, cc)
-            q3 += w[k + 3] * _lagged(H, g, base, delays, indices, k + 3, cc)
+            q0 += w[k] * Hf[r + off[k]]
+            q1 += w[k + 1] * Hf[r + off[k + 1]]
+            q2 += w[k + 2] * Hf[r + off[k + 2]]
+            q3 += w[k + 3] * Hf[r + off[k + 3]]
             k += 4
         if k < k1:
-            q0 += w[k] * _lagged(H, g, base, delays, indices, k, cc)
+            q0 += w[k] * Hf[r + off[k]]
         if k + 1 < k1:
-            q1 += w[k + 1] * _lagged(H, g, base, delays, indices, k + 1, cc)
+            q1 += w[k + 1] * Hf[r + off[k + 1]]
         if k + 2 < k1:
-            q2 += w[k + 2] * _lagged(H, g, base, delays, indices, k + 2, cc)
+            q2 += w[k + 2] * Hf[r + off[k + 2]]
         acc = (q0 + q1) + (q2 + q3)
         if diff != 0.0:
-            acc -= rowsum[i] * H[g - base, i, cc]
+            acc -= rowsum[i] * Hf[r + i]
         c[cc] = acc
 
 
 @njit(cache=True, error_model="numpy")
-def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, delays, lst, diff, rowsum,
-            sample_every, Y, INP, stoch):
+def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff, diff, rowsum,
+            sample_every, Y, INP, stoch, CS, XP):
     """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
-    state at step g, H[s - base] the coupled quantities of step s (those before g_start given),
+    state at step g, H[s - base, :, j] the coupled quantities of node j at step s (those before
+    g_start given; for g_start = 0 every step before 0 holds the initial state's, as the
+    engine's ring buffer filled at the start),
     Y[:, :, j] the outputs of step (j + 1) * sample_every, INP[g - g_start, i] the input channels
-    of node i during step g (if stoch, else 0).
+    of node i during step g (if stoch, else 0). Kept for the backward sweep: CS[g - g_start, i]
+    the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g.
 
     Per-node values are copied into scratch arrays (no array views in the loop: a view costs
     reference counting with atomic instructions, more than the model's arithmetic)."""
     N = X.shape[1]
-    NP = P.shape[1]
-    inp = np.zeros(NI)
-    c = np.zeros(max(NCT, 1))
-    dx = np.zeros(NS)
-    dx2 = np.zeros(NS)
-    xp = np.zeros(NS)
-    xi = np.zeros(NS)
-    hv = np.zeros(max(NC, 1))
-    p = np.zeros(NP)
-    y = np.zeros(max(NOUT, 1))
+    # per-node scratch on the stack (as the engine's kernel: heap arrays may alias X, H, ... and
+    # are reloaded after every store to those)
+    inp = stack_zeros(NI)
+    c = stack_zeros(NCT1)
+    dx = stack_zeros(NS)
+    dx2 = stack_zeros(NS)
+    xp = stack_zeros(NS)
+    xi = stack_zeros(NS)
+    hv = stack_zeros(NC1)
+    p = stack_zeros(NP)
+    y = stack_zeros(NOUT1)
     n_samples = Y.shape[2]
     if g_start == 0:
         for i in range(N):
@@ -112,8 +119,11 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, 
             for k in range(NP):
                 p[k] = P[i, k]
             _h(xi, p, const, hv)
-            for cc in range(NC):
-                H[0 - base, i, cc] = hv[cc]
+            for t in range(0 - base + 1):
+                for cc in range(NC):
+                    H[t, cc, i] = hv[cc]
+    Hf = H.reshape(-1)
+    stride = NC1 * N
     uni = _uniform(P)
     if uni:
         for k in range(NP):
@@ -122,7 +132,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, 
         g1 = g + 1
         sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
         for i in range(N):
-            _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c)
+            _coupling((g - base) * stride, i, Hf, off, indptr, w, loff, diff, rowsum, c)
             for k in range(NS):
                 xi[k] = X[g - g_start, i, k]
             if not uni:
@@ -132,9 +142,12 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, 
                 for k in range(NI):
                     inp[k] = INP[g - g_start, i, k]
             _rhs(xi, c, inp, p, const, dx)
+            for cc in range(NCT):
+                CS[g - g_start, i, cc] = c[cc]
             if heun:
                 for k in range(NS):
                     xp[k] = xi[k] + dt * dx[k]
+                    XP[g - g_start, i, k] = xp[k]
                 _rhs(xp, c, inp, p, const, dx2)
                 for k in range(NS):
                     xi[k] = xi[k] + 0.5 * dt * (dx[k] + dx2[k])
@@ -146,7 +159,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, indices, w, 
             # H[g + 1] is written while step g's coupling still reads H[<= g]: no conflict
             _h(xi, p, const, hv)
             for cc in range(NC):
-                H[g1 - base, i, cc] = hv[cc]
+                H[g1 - base, cc, i] = hv[cc]
             if sample:
                 _o(xi, p, y)
                 for o in range(NOUT):
@@ -165,31 +178,30 @@ def _uniform(P):
 
 @njit(cache=True, error_model="numpy")
 def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, delays,
-             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch):
+             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch, CS, XP):
     """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
 
     On entry lam[i] is dL/dx_i at step g_end without the part through its coupled quantities,
     which is in the ring mu[s % R] (dL/dh_i at step s, R = max delay + 2). Accumulates dL/dP
     (per node) into GP; on return lam holds dL/dx at step g_start (complete if g_start == 0)."""
     N = X.shape[1]
-    NP = P.shape[1]
     R = mu.shape[0]
+    D = R - 2  # the longest delay (steps)
     n_samples = LY.shape[2]
-    inp = np.zeros(NI)
-    nu = np.zeros((N, max(NCT, 1)))
-    c = np.zeros(max(NCT, 1))
-    vc = np.zeros(max(NCT, 1))
-    mv = np.zeros(max(NC, 1))
-    dx = np.zeros(NS)
-    xp = np.zeros(NS)
-    xi = np.zeros(NS)
-    li = np.zeros(NS)
-    a = np.zeros(NS)
-    bv = np.zeros(NS)
-    vx = np.zeros(NS)
-    lxp = np.zeros(NS)
-    p = np.zeros(NP)
-    v = np.zeros(max(NOUT, 1))
+    nu = np.zeros((N, NCT1))
+    inp = stack_zeros(NI)
+    c = stack_zeros(NCT1)
+    vc = stack_zeros(NCT1)
+    mv = stack_zeros(NC1)
+    xp = stack_zeros(NS)
+    xi = stack_zeros(NS)
+    li = stack_zeros(NS)
+    a = stack_zeros(NS)
+    bv = stack_zeros(NS)
+    vx = stack_zeros(NS)
+    lxp = stack_zeros(NS)
+    p = stack_zeros(NP)
+    v = stack_zeros(NOUT1)
     uni = _uniform(P)
     if uni:
         for k in range(NP):
@@ -213,16 +225,16 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     mv[cc] = mu[r1, i, cc]
                     mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
                 _h_vjp(xi, p, mv, li, GP, i)
-                _coupling(g, i, H, base, indptr, indices, w, delays, lst, diff, rowsum, c)
+                for cc in range(NCT):  # the coupling vector and predictor kept by forward
+                    c[cc] = CS[g - g_start, i, cc]
                 for k in range(NS):
                     xi[k] = X[g - g_start, i, k]
                 if stoch:
                     for k in range(NI):
                         inp[k] = INP[g - g_start, i, k]
                 if heun:
-                    _rhs(xi, c, inp, p, const, dx)
                     for k in range(NS):
-                        xp[k] = xi[k] + dt * dx[k]
+                        xp[k] = XP[g - g_start, i, k]
                         a[k] = 0.5 * dt * li[k]
                     _f_vjp(xp, c, inp, p, dt, a, lxp, vc, GP, i)
                     for cc in range(NCT):
@@ -259,12 +271,21 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     if s < 0:
                         s = 0
                     mu[s % R, i, LOCAL_C[m]] += nu[i, NCN + m]
+                gR = g % R
                 for cc in range(NCN):
-                    for k in range(k0, indptr[i + 1]):
-                        s = g - delays[k]
-                        if s < 0:
-                            s = 0
-                        mu[s % R, indices[k], cc] += w[k] * nu[i, cc]
+                    nic = nu[i, cc]
+                    if g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
+                        for k in range(k0, indptr[i + 1]):
+                            r = gR - delays[k]
+                            if r < 0:
+                                r += R
+                            mu[r, indices[k], cc] += w[k] * nic
+                    else:
+                        for k in range(k0, indptr[i + 1]):
+                            s = g - delays[k]
+                            if s < 0:
+                                s = 0
+                            mu[s % R, indices[k], cc] += w[k] * nic
                     if diff != 0.0:
                         mu[g % R, i, cc] -= rowsum[i] * nu[i, cc]
     if g_start == 0:  # the initial state's coupled quantities (also the history before t = 0)
