@@ -11,11 +11,12 @@ hand-written equations in :mod:`._specs` (Hopf, Jansen-Rit); runs without stimul
 deterministic or stochastic (OU / white noise of the run's seed, held fixed: the gradient is that
 of the run with that noise realisation, :mod:`._noise`), Euler and Heun exactly as the engine
 integrates them (coupling and delays rounded to steps, history = initial state, coupling and
-noise held fixed in both Heun stages), outputs sampled every ``sampling_dt``. The forward pass calls the model's own
-numba functions in the engine's order of operations, so its outputs equal ``model.run``'s; the
-backward sweep is the discrete adjoint of that scheme (sympy vector-Jacobian products generated
-into numba), so the gradient is exact to rounding, for any number of parameters at the cost of
-about two extra runs. Memory is bounded by checkpointing (see :func:`gradient`).
+noise held fixed in both Heun stages), outputs sampled every ``sampling_dt`` and BOLD
+(Balloon-Windkessel, :mod:`._bold`). The forward pass calls the model's own numba functions in
+the engine's order of operations, so its outputs equal ``model.run``'s; the backward sweep is the
+discrete adjoint of that scheme (sympy vector-Jacobian products generated into numba), so the
+gradient is exact to rounding, for any number of parameters at a cost of 3-4.5 forward runs
+(benchmarks/bench_gradients.py). Memory is bounded by checkpointing (see :func:`gradient`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..engine import DEFAULT_OUTPUT_BUDGET
 from ..noise import seed_state
+from ._bold import balloon_backward, balloon_forward, rest
 from ._codegen import load_kernels
 from ._noise import NoiseSource
 from ._specs import SPECS, SymbolicSpec, spec_for
@@ -33,7 +35,34 @@ from ._specs import SPECS, SymbolicSpec, spec_for
 __all__ = ["gradient", "forward", "SPECS", "SymbolicSpec"]
 
 
-def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt=()):
+def _bold_setup(model, bold, tr, bold_dt, dt, n_steps, N):
+    """The engine's BOLD timing (see engine.simulate_runs) and the adjoint's BOLD arrays."""
+    cls = type(model)
+    if not bold:
+        return dict(k=-1, every=1, off=0.0, scale=0.0, ZACC=np.zeros(1), Z=np.zeros((1, N)), LZ=np.zeros((1, N)))
+    states = cls.spec()["state_names"]
+    if cls.bold_input not in states:
+        raise ValueError(f"gradient: {cls.__name__}'s BOLD input {cls.bold_input!r} is not a state variable; "
+                         f"gradients through BOLD need one")
+    TR = float(model.params["TR"] if tr is None else tr)
+    tr_every = int(round(TR / dt))
+    if tr_every < 1 or abs(tr_every * dt - TR) > 1e-9 * TR:
+        raise ValueError(f"TR = {TR} ms must be a positive multiple of dt = {dt} ms")
+    if bold_dt is None:
+        every = max(1, int(round(1.0 / dt)))
+        if tr_every % every or abs(every * dt - 1.0) > 1e-9:
+            every = 1
+    else:
+        every = int(round(bold_dt / dt))
+        if every < 1 or abs(every * dt - bold_dt) > 1e-9 * bold_dt or tr_every % every:
+            raise ValueError(f"bold_dt = {bold_dt} ms must be a multiple of dt = {dt} ms dividing TR = {TR} ms")
+    return dict(k=states.index(cls.bold_input), every=every, off=float(cls.bold_offset), scale=float(cls.bold_scale),
+                ZACC=np.zeros(N), Z=np.zeros((n_steps // every, N)), LZ=np.zeros((1, N)), TR=TR,
+                tr_per_step=tr_every // every, n_tr=n_steps // tr_every, dt_s=every * dt * 1e-3)
+
+
+def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt=(), bold=False, tr=None,
+           bold_dt=None):
     cls = type(model)
     if cls.coupling_squared if hasattr(cls, "coupling_squared") else False:
         raise ValueError(f"{cls.__name__}: coupling with squared weights has no adjoint here")
@@ -84,7 +113,7 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
     stride = max(len(cls.coupled_vars), 1) * N  # flat H: (step, quantity, node)
     off = np.ascontiguousarray(indices - delays * stride).astype(np.int64)
     loff = np.ascontiguousarray(np.arange(N)[:, None] - lst * stride).astype(np.int64)
-    return dict(kern=kern, off=off, loff=loff, n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
+    return dict(kern=kern, off=off, loff=loff, bold=_bold_setup(model, bold, tr, bold_dt, dt, n_steps, N), n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
                 const=tuple(const), indptr=indptr, indices=indices, w=w, delays=delays, lst=lst,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
                 pnames=pnames, N=N, NS=len(mspec["state_names"]), NC=len(cls.coupled_vars), D=D,
@@ -116,9 +145,11 @@ def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
     INP = s["noise"].inputs(n, noise_state, ws["INP"][:n])
     CS = ws["CS"][:n]
     XP = ws["XP"][:n] if s["heun"] else ws["XP"]
+    b = s["bold"]
     s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
                       s["off"], s["w"], s["loff"], s["diff"], s["rowsum"], s["sample_every"],
-                      Y, INP, s["noise"].active, CS, XP)
+                      Y, INP, s["noise"].active, CS, XP, b["k"] if s["first_pass"] else -1, b["every"], b["off"],
+                      b["scale"], b["ZACC"], b["Z"])
     return X, H, base, INP, CS, XP
 
 
@@ -132,13 +163,28 @@ def _forward_pass(s, every):
     Y = np.zeros((len(s["out_names"]), N, n // s["sample_every"]))
     x, hist, checkpoints, last = s["X0"], None, [], None
     _workspace(s, min(every, n))
+    s["first_pass"] = True
     noise_state = s["noise"].state()
     for g0, g1 in _segments(n, every):
         checkpoints.append((x.copy(), None if hist is None else hist.copy(), s["noise"].state(noise_state)))
         X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y)
         nb = g1 - s["D"]
         x, hist, last = X[-1].copy(), H[nb - base:], (X, H, base, INP, CS, XP)
+    s["first_pass"] = False  # segments integrated again do not add to the BOLD input
     return Y, checkpoints, last
+
+
+def _outputs(s, Y):
+    """{name: (nodes, samples)} and, with BOLD, "BOLD" (nodes, TRs) and "BOLD_t" (ms)."""
+    out = {name: Y[k] for k, name in enumerate(s["out_names"])}
+    b = s["bold"]
+    if b["k"] >= 0:
+        b["S"] = np.empty((b["Z"].shape[0] + 1, 4, s["N"]))
+        b["S"][0] = rest(s["N"])
+        out["BOLD"] = np.zeros((s["N"], b["n_tr"]))
+        balloon_forward(b["Z"], b["dt_s"], b["tr_per_step"], b["S"], out["BOLD"])
+        out["BOLD_t"] = (np.arange(b["n_tr"]) + 1) * b["TR"]
+    return out
 
 
 #: bytes of stored steps (states, Heun predictors, coupling vectors, coupled quantities) that a
@@ -158,15 +204,16 @@ def _checkpoint_steps(s, checkpoint_every):
     return int(checkpoint_every)
 
 
-def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed=None, initial_state=None):
+def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed=None, initial_state=None,
+            bold=False, tr=None, bold_dt=None):
     """The outputs {name: (nodes, samples)} of the adjoint's forward pass (equal to ``model.run``'s)."""
-    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state)
+    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, (), bold, tr, bold_dt)
     Y, _, _ = _forward_pass(s, s["n_steps"])
-    return {name: Y[k] for k, name in enumerate(s["out_names"])}
+    return _outputs(s, Y)
 
 
 def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, integrator=None,
-             seed=None, initial_state=None, per_node=(), checkpoint_every=None):
+             seed=None, initial_state=None, per_node=(), checkpoint_every=None, bold=False, tr=None, bold_dt=None):
     """(loss, {param: dloss/dparam}) of ``objective`` on a run of ``model`` (with a seed's noise held fixed).
 
     ``objective(outputs) -> (loss, {output name: dloss/doutput})`` with outputs as
@@ -174,6 +221,9 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     ``wrt``: parameter names; the gradient of a parameter in ``per_node`` is an array (one value
     per node, the parameter's value at that node), else the derivative with respect to one value
     shared by all nodes (the sum over nodes). Units: loss units per parameter unit.
+    ``bold=True`` (``tr``, ``bold_dt`` as ``model.run``) adds ``"BOLD"`` (nodes x TRs) to the
+    outputs, integrated by the engine's Balloon-Windkessel scheme; the objective may return its
+    gradient (the model's BOLD input must be a state variable).
 
     Memory: the run is cut into segments of ``checkpoint_every`` steps (default: as many as fit
     in :data:`WORKSPACE_BUDGET` bytes of stored steps, 100 MB, and at least about
@@ -184,7 +234,7 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     The gradient is the same either way.
     """
     wrt = list(wrt)
-    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt)
+    s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt, bold, tr, bold_dt)
     for name in wrt + list(per_node):
         if name not in s["pnames"]:
             raise ValueError(f"gradient: unknown parameter {name!r} of {type(model).__name__}")
@@ -198,10 +248,19 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
                              f"the seed); it has no derivative here")
     every = _checkpoint_steps(s, checkpoint_every)
     Y, checkpoints, last = _forward_pass(s, every)
-    outputs = {name: Y[k] for k, name in enumerate(s["out_names"])}
+    outputs = _outputs(s, Y)
     loss, dY = objective(outputs)
     LY = np.zeros_like(Y)
+    b = s["bold"]
+    bold_k = -1
+    if "BOLD" in dY and b["k"] >= 0:  # BOLD's adjoint first: dL/d(BOLD input average) per BOLD step
+        LZ = np.zeros_like(b["Z"])
+        balloon_backward(b["Z"], b["dt_s"], b["tr_per_step"], b["S"], np.ascontiguousarray(dY["BOLD"], dtype=float), LZ)
+        b["LZ"] = LZ * (b["scale"] / b["every"])
+        bold_k = b["k"]
     for name, g in dY.items():
+        if name == "BOLD" and bold_k >= 0:
+            continue
         if name not in s["out_names"]:
             raise ValueError(f"the objective's gradient names output {name!r}; outputs are {s['out_names']}")
         LY[s["out_names"].index(name)] = g
@@ -216,7 +275,8 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
                                                                                       scratch)
         s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
                            s["indptr"], s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"],
-                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active, CS, XP)
+                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active, CS, XP, bold_k, b["every"],
+                           b["LZ"])
     out = {}
     for name in wrt:
         col = GP[:, s["pnames"].index(name)]

@@ -88,14 +88,16 @@ def _coupling(row, i, Hf, off, indptr, w, loff, diff, rowsum, c):
 
 @njit(cache=True, error_model="numpy")
 def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff, diff, rowsum,
-            sample_every, Y, INP, stoch, CS, XP):
+            sample_every, Y, INP, stoch, CS, XP, bold_k, bold_every, bold_off, bold_scale, ZACC, Z):
     """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
     state at step g, H[s - base, :, j] the coupled quantities of node j at step s (those before
     g_start given; for g_start = 0 every step before 0 holds the initial state's, as the
     engine's ring buffer filled at the start),
     Y[:, :, j] the outputs of step (j + 1) * sample_every, INP[g - g_start, i] the input channels
     of node i during step g (if stoch, else 0). Kept for the backward sweep: CS[g - g_start, i]
-    the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g.
+    the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g. BOLD input (if
+    bold_k >= 0: state bold_k): ZACC[i] += (value + bold_off) * bold_scale after each step,
+    Z[m, i] = ZACC[i] / bold_every after every bold_every-th step (the engine's average).
 
     Per-node values are copied into scratch arrays (no array views in the loop: a view costs
     reference counting with atomic instructions, more than the model's arithmetic)."""
@@ -164,6 +166,12 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff
                 _o(xi, p, y)
                 for o in range(NOUT):
                     Y[o, i, g1 // sample_every - 1] = y[o]
+            if bold_k >= 0:
+                ZACC[i] += (xi[bold_k] + bold_off) * bold_scale
+        if bold_k >= 0 and g1 % bold_every == 0 and g1 // bold_every - 1 < Z.shape[0]:
+            for i in range(N):
+                Z[g1 // bold_every - 1, i] = ZACC[i] / bold_every
+                ZACC[i] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,7 +186,7 @@ def _uniform(P):
 
 @njit(cache=True, error_model="numpy")
 def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, delays,
-             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch, CS, XP):
+             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch, CS, XP, bold_k, bold_every, LZ):
     """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
 
     On entry lam[i] is dL/dx_i at step g_end without the part through its coupled quantities,
@@ -261,6 +269,8 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 for o in range(NOUT):
                     v[o] = LY[o, i, g // sample_every - 1]
                 _o_vjp(xi, p, v, li, GP, i)
+            if bold_k >= 0 and g > 0 and (g - 1) // bold_every < LZ.shape[0]:
+                li[bold_k] += LZ[(g - 1) // bold_every, i]  # dL/d(BOLD input of step g)
             for k in range(NS):
                 lam[i, k] = li[k]
         if g < n_steps:
