@@ -3,31 +3,16 @@ equals model.run(bold=True)'s bit for bit and its gradient equals central differ
 
 import numpy as np
 import pytest
+from test_adjoint import _hopf as _hopf_network
+from test_adjoint import _jr
 
 from brainsweep.evaluation.differentiable import sum_of_squares
-from brainsweep.models import HopfModel, JansenRitModel
 from brainsweep.models.adjoint import forward, gradient
 
 
-def _network(seed=0, n=4):
-    rng = np.random.default_rng(seed)
-    C = rng.random((n, n))
-    np.fill_diagonal(C, 0.0)
-    D = rng.random((n, n)) * 40.0
-    return C, D + D.T
-
-
 def _hopf():
-    C, D = _network()
-    m = HopfModel(Cmat=C, Dmat=D)
-    m.params.update(K_gl=0.3, signalV=10.0, a=0.1, w=0.05)
-    return m
-
-
-def _jr():
-    C, D = _network(1)
-    m = JansenRitModel(Cmat=C, Dmat=D)
-    m.params.update(signalV=5.0)
+    m = _hopf_network()  # 4 delayed nodes, K_gl 0.3
+    m.params.update(a=0.1, w=0.05)
     return m
 
 
