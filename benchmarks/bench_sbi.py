@@ -1,6 +1,6 @@
 """SBI on a single-node Jansen-Rit model: recover (a, b) from the spectrum of v_pyr.
 
-    nice python benchmarks/bench_sbi.py [--simulations 3000] [--calibration 200] [--noise 0.02] [--threads 1]
+    nice python benchmarks/bench_sbi.py [--simulations 3000] [--calibration 200] [--noise 0.05] [--threads 1]
     mpiexec -n 3 python benchmarks/bench_sbi.py --simulations 1000 --calibration 0 --epochs 5
 
 The column is driven by Ornstein-Uhlenbeck noise on its input p (``--noise``: sigma_ou, the
@@ -48,7 +48,7 @@ def main(argv=None):
     ap.add_argument("--simulations", type=int, default=3000)
     ap.add_argument("--calibration", type=int, default=200)
     ap.add_argument("--duration", type=float, default=10_000.0, help="ms per run")
-    ap.add_argument("--noise", type=float, default=0.02, help="sigma_ou of the input p, 1/ms")
+    ap.add_argument("--noise", type=float, default=0.05, help="sigma_ou of the input p, 1/ms")
     ap.add_argument("--features", choices=sorted(FEATURES), default="spectrum")
     ap.add_argument("--epochs", type=int, default=300, help="most training epochs")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -3,7 +3,7 @@
     python examples/09_sbi_posterior.py      # BRAINSWEEP_FAST=1: tiny (needs pip install sbi)
 
 a and b are the reciprocal excitatory and inhibitory synaptic time constants (1/ms) of a single
-Jansen-Rit column driven by noisy input (Ornstein-Uhlenbeck noise of std 0.02 1/ms on p). The
+Jansen-Rit column driven by noisy input (Ornstein-Uhlenbeck noise of std 0.05 1/ms on p). The
 study simulates (a, b) drawn from the prior, summarises each run by the log power spectrum of
 v_pyr (every 1 Hz bin from 1 to 45 Hz), its mean and log std and its peak frequency, trains a
 neural posterior estimator, and checks its calibration on held-out simulations. The posterior is then read back from the file
@@ -27,7 +27,7 @@ FEATURES = features.concat(
     features.peak_frequencies(key="v_pyr", band=(1.0, 40.0), transient_ms=500.0, average=True))
 
 model = JansenRitModel()
-model.params.update(sigma_ou=0.02)  # input noise (1/ms): without it a run is a deterministic function of (a, b)
+model.params.update(sigma_ou=0.05)  # input noise (1/ms): without it a run is a deterministic function of (a, b)
 space = ParameterSpace(bounds={"a": (0.03, 0.12), "b": (0.03, 0.12)})
 sbi = SBI(simulations=200 if FAST else 3000, calibration=100 if FAST else 200, batch=500,
           features=FEATURES, density_estimator={"model": "zuko_maf", "hidden_features": 50, "num_transforms": 5},

@@ -368,7 +368,8 @@ def test_results_methods_serve_the_stored_posterior(trained, tmp_path):
     assert np.array_equal(again.posterior().sample(300, X0, seed=4), sbi.posterior().sample(300, X0, seed=4))
     assert again.check_calibration(n=200) is again.strategy_state["calibration"]  # the stored 200 held out
     fig = again.plot_posterior(again.posterior().sample(300, X0, seed=1), truth={"mu": 0.5, "s": 2.0})
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 4 and fig.axes[-1].get_xlabel() == "log10 s"   # s is log-uniform: drawn as log10
+    assert np.isclose(fig.axes[-1].lines[0].get_xdata()[0], math.log10(2.0))  # the truth on that axis
     assert len(again.plot_calibration().axes) == 3
     # a new process that did not import brainsweep.inference is told what to import
     code = f"from brainsweep.explorer import load; load({path!r}).posterior()"
