@@ -93,3 +93,18 @@ def test_bold_and_signal_losses_add():
         assert g[p] == pytest.approx(gb[p] + gx[p], rel=1e-10)
     with pytest.raises(ValueError, match="TR = 55"):
         gradient(m, ob, ["a"], bold=True, **dict(run, tr=55.05))
+
+
+def test_adjoint_evaluation_passes_bold_on():
+    from brainsweep.explorer import ParameterSpace
+    from brainsweep.explorer.adjoint_eval import AdjointEvaluation
+
+    m = _hopf()
+    run = dict(duration=300.0, dt=0.1, sampling_dt=1.0, integrator="euler", tr=50.0)
+    ref = m.run(bold=True, seed=5, **run)
+    ob = sum_of_squares(0.5 * ref["BOLD"], "BOLD")
+    ev = AdjointEvaluation(m, ob, ParameterSpace(bounds={"K_gl": (0.0, 1.0), "a__2": (0.0, 0.5)}),
+                           dict(run, bold=True))
+    out = ev._evaluate({"K_gl": 0.3, "a__2": 0.1}, seed=5)
+    loss, g = gradient(m, ob, ["K_gl", "a"], per_node=["a"], bold=True, seed=5, **run)
+    assert out["loss"] == loss and out["grad__K_gl"] == g["K_gl"] and out["grad__a__2"] == g["a"][2]

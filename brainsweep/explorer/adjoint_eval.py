@@ -38,7 +38,8 @@ class AdjointEvaluation(FunctionEvaluator):
     ``objective(outputs) -> (loss, {output: dloss/doutput})`` (see
     :mod:`brainsweep.evaluation.differentiable`); ``run_kwargs``: ``duration`` (ms) and the
     keyword arguments of :func:`~brainsweep.models.adjoint.gradient` (``dt``, ``sampling_dt``,
-    ``integrator``, ``initial_state``). The run seed sets the initial state, as ``model.run``.
+    ``integrator``, ``initial_state``, ``bold``, ``tr``, ``bold_dt``). The run seed sets the
+    initial state and the noise realisation (held fixed by the gradient), as ``model.run``.
     """
 
     def __init__(self, model, objective, space, run_kwargs: dict, loss: str = "loss",
@@ -48,10 +49,11 @@ class AdjointEvaluation(FunctionEvaluator):
         kwargs = dict(run_kwargs)
         if "duration" not in kwargs:
             raise ValueError("run_kwargs: give duration (ms)")
-        bad = sorted(set(kwargs) - {"duration", "dt", "sampling_dt", "integrator", "initial_state"})
+        bad = sorted(set(kwargs) - {"duration", "dt", "sampling_dt", "integrator", "initial_state", "bold", "tr",
+                                    "bold_dt"})
         if bad:
             raise ValueError(f"run_kwargs: {bad} not accepted (duration, dt, sampling_dt, integrator, "
-                             f"initial_state; the seed is each run's study seed)")
+                             f"initial_state, bold, tr, bold_dt; the seed is each run's study seed)")
         pnames = set(type(model).spec()["param_names"])
         n = model.network.n_nodes
         self._targets = {}
