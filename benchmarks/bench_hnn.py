@@ -56,7 +56,7 @@ def _plain_hnn_once(ex, target, reduced, n_trials):
     tstop = float(target.t[-1])
     dpls = hnn_core.simulate_dipole(net, tstop=tstop, n_trials=n_trials, verbose=False)
     for dpl in dpls:
-        dpl.scale(ex.scaling_factor)
+        dpl.scale(ex.scale_for(reduced))
         dpl.smooth(ex.window_length)
     return _rmse(average_dipoles(dpls), Dipole(target.t, target.agg), tstop=tstop)
 

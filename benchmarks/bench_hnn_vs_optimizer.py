@@ -5,9 +5,11 @@
 
 The problem is examples/08_hnn_evoked_fit.py (hnn-core's ``optimize_evoked`` example): its
 ``set_params``, constraints, hand-tuned initial point, the measured dipole (../shared/data or
-``--target``), scale 3000, 30 ms smoothing, tstop = the dipole's last time (170 ms), hnn-core's
-fixed drive seeds. Default network: reduced (``mesh_shape=(3, 3)``); ``--full``: hnn-core's
-10x10 network (about 45 times the CPU per simulation: 50 simulations take hours on 2 cores).
+``--target``), 30 ms smoothing, tstop = the dipole's last time (170 ms), hnn-core's fixed drive
+seeds, scale 3000 (on the reduced network 3000 * 100/9: each of its 9 pyramidal cells a layer
+stands for 100/9 of the default 10x10 network's; ``--scale`` overrides). Default network:
+reduced (``mesh_shape=(3, 3)``); ``--full``: hnn-core's 10x10 network (about 45 times the CPU
+per simulation: 50 simulations take hours on 2 cores).
 
 1. serial reference: ``--serial-reps`` simulations of the initial point, one process, one at a
    time (median wall time per simulation): what one simulation costs without any parallelism.
@@ -35,7 +37,12 @@ included. This script replaces that function, for its own hnn-core child only, b
 ends only ``nrniv`` processes descended from that child; ``--allow-nrniv-kill`` keeps
 hnn-core's original. brainsweep never ends processes it did not start.
 
-One JSON line per measurement is printed (and appended to ``--out``).
+brainsweep's ``MPIExecutor`` gives each rank up to ``prefetch`` chunks, filling one rank before
+the next: with its default ``prefetch=2`` a batch of two single runs goes to one rank while the
+other waits. ``--prefetch 1`` spreads such batches over the ranks.
+
+One JSON line per measurement is printed (and appended to ``--out``); ``--reuse FILE`` takes the
+serial and hnn-core lines from an earlier ``--out`` file and runs brainsweep's side only.
 """
 
 from __future__ import annotations
@@ -82,7 +89,8 @@ def _run_child(cmd: list, env: dict | None = None) -> tuple[float, float, subpro
 
 def _child_args(args, *extra) -> list:
     out = ["--budget", str(args.budget), "--procs", str(args.procs), "--n-trials", str(args.n_trials),
-           "--strategy", args.strategy, "--hnn-backend", args.hnn_backend, *extra]
+           *(["--scale", str(args.scale)] if args.scale is not None else []),
+           "--strategy", args.strategy, "--hnn-backend", args.hnn_backend, "--prefetch", str(args.prefetch), *extra]
     out += ["--full"] if args.full else []
     out += ["--target", args.target] if args.target else []
     out += ["--allow-nrniv-kill"] if args.allow_nrniv_kill else []
@@ -96,7 +104,7 @@ def _last_json(proc) -> dict:
 # -- 1. one simulation alone ------------------------------------------------------------------------------
 def _serial_child(args):
     ex = example_module()
-    ev = ex.make_evaluator(read_target(args), reduced=not args.full, trials=args.n_trials)
+    ev = ex.make_evaluator(read_target(args), reduced=not args.full, trials=args.n_trials, scale=args.scale)
     ev(ex.initial_params)  # NEURON's mechanisms loaded, the network built
     walls = []
     for _ in range(args.serial_reps):
@@ -175,8 +183,8 @@ def _hnn_core_child(args):
         return scores[-1]
 
     optim.obj_fun = recorded
-    fit = dict(target=Dipole(target.t, target.agg), n_trials=args.n_trials, scale_factor=ex.scaling_factor,
-               smooth_window_len=ex.window_length)
+    fit = dict(target=Dipole(target.t, target.agg), n_trials=args.n_trials,
+               scale_factor=ex.scale_for(not args.full, args.scale), smooth_window_len=ex.window_length)
     if args.hnn_backend == "mpi":
         backend = MPIBackend(n_procs=args.procs, mpi_cmd=MPIEXEC, override_hwthreading_option=False,
                              override_oversubscribe_option=False)  # MPICH's mpiexec knows neither option
@@ -203,12 +211,12 @@ def _strategy(args):
 def _brainsweep_rank(args):
     """Inside ``mpiexec``: the study; rank 0 prints its wall time."""
     from brainsweep.explorer import ParameterSpace, Study
-    from brainsweep.mpi import is_root
+    from brainsweep.mpi import MPIExecutor, is_root
     ex = example_module()
-    ev = ex.make_evaluator(read_target(args), reduced=not args.full, trials=args.n_trials)
+    ev = ex.make_evaluator(read_target(args), reduced=not args.full, trials=args.n_trials, scale=args.scale)
     t0 = time.perf_counter()
     Study(ev, ParameterSpace(bounds=ex.constraints), _strategy(args), path=args.study, seed=args.seed,
-          overwrite=True).run(progress=False)
+          overwrite=True).run(progress=False, executor=MPIExecutor(prefetch=args.prefetch))
     if is_root():
         print(json.dumps({"study_wall_s": time.perf_counter() - t0}))
 
@@ -234,7 +242,8 @@ def compare(args):
         raise SystemExit("mpiexec not found (pip install mpich)")
     me = [sys.executable, __file__]
     network = "10x10 (hnn-core default)" if args.full else "3x3 (reduced)"
-    common = {"network": network, "n_trials": args.n_trials, "budget": args.budget, "procs": args.procs}
+    common = {"network": network, "n_trials": args.n_trials, "budget": args.budget, "procs": args.procs,
+              "scale": example_module().scale_for(not args.full, args.scale)}
     lines = []
 
     def emit(doc):
@@ -246,24 +255,32 @@ def compare(args):
             with open(args.out, "a") as f:
                 f.write(json.dumps(doc) + "\n")
 
-    _, _, proc = _run_child(me + ["_serial", *_child_args(args), "--serial-reps", str(args.serial_reps)])
-    serial = statistics.median(_last_json(proc)["walls"])
-    emit({"who": "one simulation alone", "wall_s_per_sim": serial})
-
-    with tempfile.TemporaryDirectory() as tmp:
-        wall, cpu, proc = _run_child(me + ["_hnn", *_child_args(args)], env=_neuron_mpi_env(tmp))
-    hnn = _last_json(proc)
-    backend = (f"MPIBackend(n_procs={args.procs})" if args.hnn_backend == "mpi"
-               else f"JoblibBackend(n_jobs={args.procs})")
-    emit({"who": f"hnn-core Optimizer (bayesian), {backend}", "wall_s": wall, "fit_wall_s": hnn["fit_wall_s"],
-          "cpu_s": cpu, "simulations": hnn["simulations"], "cpu_s_per_sim": cpu / hnn["simulations"],
-          "final_rmse": hnn["final_rmse"], "optimizer_obj_last": hnn["obj_last"],
-          "parallel_efficiency": serial * hnn["simulations"] / (args.procs * wall)})
+    if args.reuse:  # the serial and hnn-core lines of an earlier run with the same settings
+        earlier = [json.loads(line) for line in Path(args.reuse).read_text().splitlines() if line.strip()]
+        serial = [d for d in earlier if d["who"] == "one simulation alone"][-1]["wall_s_per_sim"]
+        hnn = [d for d in earlier if d["who"].startswith("hnn-core")][-1]
+        wall = hnn["wall_s"]
+        settings = {k: hnn.get(k, 3000.0 if k == "scale" else None) for k in common}  # early files: scale 3000
+        if settings != common:
+            raise SystemExit(f"--reuse {args.reuse}: measured with {settings}, this run is {common}")
+    else:
+        _, _, proc = _run_child(me + ["_serial", *_child_args(args), "--serial-reps", str(args.serial_reps)])
+        serial = statistics.median(_last_json(proc)["walls"])
+        emit({"who": "one simulation alone", "wall_s_per_sim": serial})
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, cpu, proc = _run_child(me + ["_hnn", *_child_args(args)], env=_neuron_mpi_env(tmp))
+        hnn = _last_json(proc)
+        backend = (f"MPIBackend(n_procs={args.procs})" if args.hnn_backend == "mpi"
+                   else f"JoblibBackend(n_jobs={args.procs})")
+        emit({"who": f"hnn-core Optimizer (bayesian), {backend}", "wall_s": wall, "fit_wall_s": hnn["fit_wall_s"],
+              "cpu_s": cpu, "simulations": hnn["simulations"], "cpu_s_per_sim": cpu / hnn["simulations"],
+              "final_rmse": hnn["final_rmse"], "optimizer_obj_last": hnn["obj_last"],
+              "parallel_efficiency": serial * hnn["simulations"] / (args.procs * wall)})
 
     with tempfile.TemporaryDirectory() as tmp:
         mine = _brainsweep(args, hnn["final_rmse"], args.keep_study or os.path.join(tmp, "bench_hnn.h5"))
     strategy = "BayesOpt(batch=%d, EI)" % args.procs if args.strategy == "bayes" else "CMAES"
-    emit({"who": f"brainsweep {strategy}, mpiexec -n {args.procs + 1}", **mine,
+    emit({"who": f"brainsweep {strategy}, mpiexec -n {args.procs + 1}, MPIExecutor(prefetch={args.prefetch})", **mine,
           "cpu_s_per_sim": mine["cpu_s"] / mine["simulations"],
           "parallel_efficiency": serial * mine["simulations"] / (args.procs * mine["wall_s"]),
           "wall_fraction_of_hnn_core": mine["wall_s"] / wall,
@@ -280,18 +297,25 @@ def main(argv=None):
     parser.add_argument("--budget", type=int, default=50, help="hnn-core's max_iter (simulations: budget + 1)")
     parser.add_argument("--procs", type=int, default=2, help="cores for each side")
     parser.add_argument("--n-trials", type=int, default=1, help="trials per simulation (hnn-core's fit default: 1)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="dipole scale factor (default: the example's, 3000 or 3000*100/9 for the reduced net)")
     parser.add_argument("--strategy", choices=["bayes", "cmaes"], default="bayes")
     parser.add_argument("--hnn-backend", choices=["mpi", "joblib"], default="mpi")
     parser.add_argument("--serial-reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--target", default=None, help="dipole file (default: ../shared/data/yes_trial_S1_ERP_all_avg.txt)")
+    parser.add_argument("--target", default=None,
+                        help="dipole file (default: ../shared/data/yes_trial_S1_ERP_all_avg.txt)")
     parser.add_argument("--allow-nrniv-kill", action="store_true",
                         help="keep hnn-core's MPIBackend killing every nrniv process on the machine")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
+    parser.add_argument("--prefetch", type=int, default=2,
+                        help="chunks each brainsweep rank holds (MPIExecutor's default 2 sends a batch of 2 "
+                             "single runs to one rank)")
+    parser.add_argument("--reuse", default=None, help="take the serial and hnn-core lines from this --out file")
     parser.add_argument("--keep-study", default=None, help="brainsweep's study file (default: a temporary one)")
     parser.add_argument("--study", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for label in ("budget", "procs", "n_trials", "serial_reps"):
+    for label in ("budget", "procs", "n_trials", "serial_reps", "prefetch"):
         if getattr(args, label) < 1:
             parser.error(f"--{label.replace('_', '-')}: expected an integer >= 1")
     {"compare": compare, "_serial": _serial_child, "_hnn": _hnn_core_child, "_rank": _brainsweep_rank}[args.cmd](args)

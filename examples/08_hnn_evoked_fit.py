@@ -20,7 +20,8 @@ points, and the hand-tuned point is simulated separately for comparison.
 Writes hnn_evoked_fit.h5 (``--reduced``: hnn_evoked_fit_reduced.h5; fast mode:
 hnn_evoked_fit_fast.h5); except in fast mode also docs/images/hnn_dipoles.png (target, initial,
 optimised) and docs/images/hnn_convergence.png. One simulation of hnn-core's default 10x10
-network costs ~127 CPU-s per 170 ms trial here, the reduced 3x3 one ~2.8 CPU-s.
+network costs ~127 CPU-s per 170 ms trial here, the reduced 3x3 one ~2.8 CPU-s; the reduced
+network's dipoles are scaled by 3000 * 100/9 (see ``scale_for``) to be comparable.
 """
 
 import os
@@ -66,12 +67,20 @@ initial_params = {"evprox2_ampa_L5_pyramidal": 0.1, "evprox2_mu": 120.0, "evprox
 n_trials, window_length, scaling_factor, max_iter = 3, 30, 3000, 50
 
 # -- brainsweep -------------------------------------------------------------------------------------------
-def make_evaluator(target, reduced=False, trials=n_trials):
+def scale_for(reduced: bool, scale: float | None = None) -> float:
+    """The dipole scale factor: hnn-core's 3000 is for its 10x10 network (100 pyramidal cells a
+    layer); in the reduced 3x3 network each of the 9 cells stands for 100/9 of them."""
+    if scale is not None:
+        return scale
+    return scaling_factor * 100 / 9 if reduced else scaling_factor
+
+
+def make_evaluator(target, reduced=False, trials=n_trials, scale=None):
     """The example's evaluation: hnn-core's Optimizer objective on the measured dipole."""
     return HNNEvaluator(network="neymotin_2020_model",  # hnn-core 0.6's name of jones_2009_model
                         network_kwargs={"mesh_shape": (3, 3)} if reduced else {},
                         set_params=set_params, tstop=float(target.t[-1]),  # hnn-core: dipole_experimental.times[-1]
-                        n_trials=trials, smooth_window_len=window_length, scale_factor=scaling_factor,
+                        n_trials=trials, smooth_window_len=window_length, scale_factor=scale_for(reduced, scale),
                         target=target, seed_from_run=False)
 
 
