@@ -365,6 +365,15 @@ def _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep, gradi
     if hasattr(evaluate, "evaluate_chunk") and hasattr(evaluate, "identity"):
         if space.fixed and isinstance(getattr(evaluate, "fixed", None), dict):
             evaluate.fixed = {**space.fixed, **evaluate.fixed}  # the space's fixed values reach every run
+        if timeout is not None:
+            if not hasattr(evaluate, "timeout"):
+                raise ValueError(f"timeout: {type(evaluate).__name__} has no per-run time limit; "
+                                 f"leave Study(timeout=) unset for it")
+            if evaluate.timeout is None:
+                evaluate.timeout = timeout
+            elif evaluate.timeout != timeout:
+                raise ValueError(f"timeout: Study(timeout={timeout}) differs from the evaluator's own "
+                                 f"timeout={evaluate.timeout}; give one of them")
         return evaluate
     if objective is not None or run_kwargs is not None or keep is not None:
         raise ValueError("objective, run_kwargs and keep are for studies of a brainsweep model; "

@@ -98,10 +98,13 @@ class MPIExecutor(Executor):
         sends = []
 
         def feed():
-            for w in sorted(load, key=load.get):
-                while pending and load[w] < self.prefetch:
-                    sends.append(comm.isend(sizer.take(pending), dest=w, tag=_TASK))
-                    load[w] += 1
+            # breadth first: every idle rank gets a chunk before any rank gets a second one
+            # (depth-first filling sent a small batch, e.g. BayesOpt's 2 runs, all to one rank)
+            for depth in range(1, self.prefetch + 1):
+                for w in sorted(load, key=load.get):
+                    if pending and load[w] < depth:
+                        sends.append(comm.isend(sizer.take(pending), dest=w, tag=_TASK))
+                        load[w] += 1
 
         feed()
         while any(load.values()):
