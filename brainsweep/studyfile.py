@@ -30,7 +30,7 @@ study, or a tvbo database name; :func:`brainsweep.models.from_yaml`); the study 
 by path, name and content hash, so ``reproduce`` and resuming rebuild it without a pickle.
 Instead of ``model``, ``function: module:callable`` studies a plain Python function, and
 ``model: {hnn: {network_kwargs: ..., set_params: module:function, tstop: 40, target: dipole.txt}}``
-hnn-core's network (:class:`~brainsweep.models.hnn.HNNEvaluator`; scores ``dipole_rmse``,
+hnn-core's network (:class:`~brainsweep.explorer.hnn_eval.HNNEvaluator`; scores ``dipole_rmse``,
 ``dipole_corr`` or ``maximize_psd``; no connectome, integration, outputs or objectives; the
 space's fixed values reach ``set_params`` in every run).
 
@@ -463,7 +463,7 @@ def _is_hnn(node) -> bool:
 
 
 def _parse_hnn(node, base_dir, files, problems):
-    """The :class:`~brainsweep.models.hnn.HNNEvaluator` of ``model: {hnn: {...}}`` (its ``fixed``
+    """The :class:`~brainsweep.explorer.hnn_eval.HNNEvaluator` of ``model: {hnn: {...}}`` (its ``fixed``
     is set once the space is parsed); a target file given by name is attached."""
     knode, vnode = node.value[0]
     spec = _value(vnode)

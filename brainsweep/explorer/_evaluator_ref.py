@@ -17,7 +17,7 @@ What re-running a study needs (``reproduce``) is therefore recorded as plain dat
   "sha256"}, "coupling": {...}, "inputs": [...]}`` (see :func:`yaml_model_source`) and rebuilt
   only from files whose bytes still hash to the recorded values;
 - ``{"kind": "hnn", ...}``: hnn-core's network through
-  :class:`brainsweep.models.hnn.HNNEvaluator` (``set_params`` by ``module:qualname`` and code
+  :class:`brainsweep.explorer.hnn_eval.HNNEvaluator` (``set_params`` by ``module:qualname`` and code
   hash; see its ``reference``).
 
 :func:`rebuild` turns such a document back into an evaluator. It only ever names code
