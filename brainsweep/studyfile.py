@@ -68,7 +68,7 @@ _STRATEGY_CLASSES = {"evolution": (".explorer.evolution", "Evolution"), "bayes":
                      "cmaes": (".explorer.cmaes", "CMAES"), "sbi": (".inference", "SBI"),
                      "gradient": (".explorer.gradient", "GradientDescent")}
 #: the feature functions of ``strategy: {sbi: {features: ...}}`` (brainsweep.inference.features)
-SBI_FEATURES = ("fc_upper", "fc_fcd", "psd_bands", "peak_frequencies", "dipole_samples")
+SBI_FEATURES = ("fc_upper", "fc_fcd", "psd_bands", "peak_frequencies", "dipole_samples", "log_psd", "moments")
 #: objective kind -> (its main score, weight sign (+1 maximise, -1 minimise), allowed options)
 OBJECTIVES = {
     "fc": ("fc_fit", 1.0, ("target", "key", "transient_ms", "detrend", "band", "keep", "prefix")),

@@ -147,10 +147,16 @@ def test_yaml_sbi_features_are_checked_with_lines(fns):
     assert got.spec() == want.spec()
     out = __import__("bs_yaml_fns").sine({"f": 12.0}, 3)
     np.testing.assert_array_equal(got(out), want(out))
+    three = SBI_YAML.replace("features: {peak_frequencies: {key: x, band: [1, 100], average: true}}",
+                             "features: [{log_psd: {key: x, band: [2, 30]}}, {moments: {key: x}}]")
+    got = parse_study(three, "sbi.yaml", fns)["strategy"].features
+    want = features.concat(features.log_psd(key="x", band=(2, 30)), features.moments(key="x"))
+    assert got.spec() == want.spec()
+    np.testing.assert_array_equal(got(out), want(out))
     for old, new, message in (
             ("{peak_frequencies:", "{peak_frequency:", r"line 11: strategy.sbi.features: unknown feature "
              r"'peak_frequency'; did you mean 'peak_frequencies'\? \(expected fc_upper, fc_fcd, psd_bands, "
-             r"peak_frequencies, dipole_samples\)"),
+             r"peak_frequencies, dipole_samples, log_psd, moments\)"),
             ("key: x, band", "keys: x, band", r"line 11: strategy.sbi.features.peak_frequencies: unknown argument "
              r"'keys'; did you mean 'key'\?"),
             ("{peak_frequencies: {key: x, band: [1, 100], average: true}}", "[3]",
