@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("sbi")
 
-from brainsweep.explorer import ParameterSpace, load  # noqa: E402
+from brainsweep.explorer import ParameterSpace, Study, load  # noqa: E402
 from brainsweep.inference import SBI, features, per_node_bounds  # noqa: E402
 from brainsweep.inference._pernode import per_node_groups  # noqa: E402
 from brainsweep.models import HopfModel  # noqa: E402
@@ -45,7 +45,7 @@ def test_per_node_posterior(tmp_path):
               density_estimator={"model": "zuko_maf", "hidden_features": 32, "num_transforms": 3},
               training={"max_num_epochs": 150, "training_batch_size": 50, "learning_rate": 1e-3})
     path = str(tmp_path / "pernode.h5")
-    res = sbi.study(m, space, path, seed=5, run_kwargs=RUN).run(progress=False)
+    res = Study(m, space, sbi, path, seed=5, run_kwargs=RUN).run(progress=False)   # SBI.make_evaluator maps a__i
     assert list(res.params) == ["a__0", "a__1", "a__2"] and (res.df["status"] == "ok").all()
     # a stored run is the model run by hand with one array for a
     row = res.df.iloc[7]

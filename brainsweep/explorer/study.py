@@ -99,8 +99,12 @@ class Study:
         self._replace = False  # set by _open_or_check: the file at path is replaced on creation
         self.name = name
         self.attachments = dict(attachments or {})
-        self.evaluator = _make_evaluator(evaluate, space, timeout, objective, run_kwargs, keep,
-                                         gradients=getattr(strategy, "needs_gradients", False))
+        make = getattr(strategy, "make_evaluator", None)  # a strategy's own way to evaluate a model (SBI: per-node priors)
+        made = None if make is None else make(evaluate, space, objective=objective, run_kwargs=run_kwargs,
+                                              keep=keep, timeout=timeout)
+        self.evaluator = made if made is not None else _make_evaluator(
+            evaluate, space, timeout, objective, run_kwargs, keep,
+            gradients=getattr(strategy, "needs_gradients", False))
         wrap = getattr(strategy, "wrap_evaluator", None)
         if wrap is not None:  # a strategy that needs more of each run (SBI: its summary features)
             self.evaluator = wrap(self.evaluator)

@@ -332,14 +332,19 @@ class SBI(Strategy):
         """The study's evaluator with this strategy's features added to every run's scores."""
         return evaluator if isinstance(evaluator, FeatureEvaluator) else FeatureEvaluator(evaluator, self.features)
 
+    def make_evaluator(self, evaluate, space: ParameterSpace, **settings):
+        """The evaluation :class:`~brainsweep.explorer.Study` uses for a model whose space holds
+        per-node dimensions ``<param>__<node>`` (one array per parameter a run); None otherwise
+        (the Study's usual evaluation)."""
+        if hasattr(evaluate, "run_batch") and hasattr(evaluate, "params") and per_node_groups(evaluate, space.names):
+            return model_evaluation(evaluate, space, **settings)
+        return None
+
     def study(self, evaluate, space: ParameterSpace, path: str, **kwargs):
         """``Study(evaluate, space, self, path, **kwargs)``: a Study wraps its evaluator with
         :meth:`wrap_evaluator`, so its runs also return the features. For a model, the space may
         hold per-node dimensions ``<param>__<node>`` (see :func:`~._pernode.per_node_bounds`)."""
         from ..explorer import Study
-        if hasattr(evaluate, "run_batch") and hasattr(evaluate, "params") and per_node_groups(evaluate, space.names):
-            settings = {k: kwargs.pop(k, None) for k in ("objective", "run_kwargs", "keep", "timeout")}
-            evaluate = model_evaluation(evaluate, space, **settings)
         return Study(evaluate, space, self, path, **kwargs)
 
 
