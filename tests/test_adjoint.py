@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from brainsweep.evaluation.differentiable import sum_of_squares
-from brainsweep.models import HopfModel, JansenRitModel, WilsonCowanModel
+from brainsweep.models import ALNModel, FitzHughNagumoModel, HopfModel, JansenRitModel, WilsonCowanModel, WongWangModel
 from brainsweep.models.adjoint import forward, gradient
 
 RUN = dict(dt=0.1, sampling_dt=0.5, seed=3)
@@ -35,6 +35,20 @@ def _jr():
     return m
 
 
+def _wc():
+    C, D = _network()
+    m = WilsonCowanModel(Cmat=C, Dmat=D)
+    m.params.update(K_gl=0.5, signalV=10.0, exc_ext=0.8)
+    return m
+
+
+def _fhn():
+    C, D = _network()
+    m = FitzHughNagumoModel(Cmat=C, Dmat=D)
+    m.params.update(K_gl=0.4, signalV=10.0)
+    return m
+
+
 def _fd(model, objective, key, param, node, integrator, rel=1e-5):
     """Central difference of the objective on model.run's outputs (the engine, not the adjoint's forward)."""
     base = np.array(model.params[param], dtype=float)
@@ -60,13 +74,17 @@ def test_forward_equals_engine_bitwise(make, key, integrator):
     np.testing.assert_array_equal(out[key], ref[key])
 
 
-@pytest.mark.parametrize("make, key, integrator, wrt, per_node", [
-    (_hopf, "x", "euler", ["K_gl", "a", "w"], ["a"]),
-    (_hopf, "x", "heun", ["K_gl", "a", "x_ext"], ["x_ext"]),
-    (_jr, "v_pyr", "heun", ["a", "b", "mu", "coupling_a"], ["b"]),
-    (_jr, "v_pyr", "euler", ["a", "A", "coupling_cmax"], ["a"]),
+@pytest.mark.parametrize("make, key, integrator, wrt, per_node, fd_rel", [
+    (_hopf, "x", "euler", ["K_gl", "a", "w"], ["a"], 1e-5),
+    (_hopf, "x", "heun", ["K_gl", "a", "x_ext"], ["x_ext"], 1e-5),
+    (_jr, "v_pyr", "heun", ["a", "b", "mu", "coupling_a"], ["b"], 1e-5),
+    (_jr, "v_pyr", "euler", ["a", "A", "coupling_cmax"], ["a"], 1e-5),
+    # from definitions/wilson_cowan.yaml; mu_exc = 3 sits on the sigmoid's bend: a smaller step
+    # (the differences converge onto the adjoint as h^2: 2.5e-6 at 1e-5, 2.5e-8 at 1e-6)
+    (_wc, "exc", "euler", ["K_gl", "c_excexc", "mu_exc"], ["mu_exc"], 1e-6),
+    (_fhn, "x", "heun", ["K_gl", "alpha", "epsilon"], ["alpha"], 1e-5),   # definitions/fitzhugh_nagumo.yaml
 ])
-def test_gradient_equals_central_differences(make, key, integrator, wrt, per_node):
+def test_gradient_equals_central_differences(make, key, integrator, wrt, per_node, fd_rel):
     m = make()
     y = forward(m, DURATION, integrator=integrator, **RUN)[key]
     target = 0.9 * y + 0.01 * np.sin(np.arange(y.shape[1]))[None, :]
@@ -76,7 +94,7 @@ def test_gradient_equals_central_differences(make, key, integrator, wrt, per_nod
     worst = 0.0
     for p in wrt:
         for node in (range(4) if p in per_node else [None]):
-            fd = _fd(m, obj, key, p, node, integrator)
+            fd = _fd(m, obj, key, p, node, integrator, rel=fd_rel)
             ad = grads[p] if node is None else grads[p][node]
             err = abs(ad - fd) / abs(fd)
             worst = max(worst, err)
@@ -93,8 +111,8 @@ def test_per_node_gradients_sum_to_the_global_one():
     assert g_glob["a"] == pytest.approx(g_node["a"].sum(), rel=1e-12)
     loss, g_method = m.gradient(obj, ["a"], DURATION, integrator="heun", per_node=["a"], **RUN)  # the model's API
     np.testing.assert_array_equal(g_method["a"], g_node["a"])
-    with pytest.raises(ValueError, match="no symbolic equations for model WilsonCowanModel"):
-        WilsonCowanModel().gradient(obj, ["K_gl"], DURATION, **RUN)
+    with pytest.raises(ValueError, match="ALNModel: coupling with squared weights has no adjoint here"):
+        ALNModel().gradient(obj, ["K_gl"], DURATION, **RUN)
 
 
 def test_refusals():
@@ -110,8 +128,10 @@ def test_refusals():
     for name in ("sigma_ou", "tau_ou", "x_ou_mean", "sigma_white"):
         with pytest.raises(ValueError, match=f"gradient: {name} sets the noise"):
             gradient(m, obj, ["K_gl", name], DURATION, **RUN)
-    with pytest.raises(ValueError, match="no symbolic equations for model WilsonCowanModel"):
-        gradient(WilsonCowanModel(), obj, ["K_gl"], DURATION, **RUN)
+    with pytest.raises(ValueError, match="ALNModel: coupling with squared weights has no adjoint here"):
+        gradient(ALNModel(), obj, ["K_gl"], DURATION, **RUN)
+    with pytest.raises(ValueError, match="WongWangModel: algebraic state"):
+        gradient(WongWangModel(), obj, ["K_gl"], DURATION, **RUN)
     with pytest.raises(ValueError, match="seed="):
         gradient(_hopf(), obj, ["K_gl"], DURATION, dt=0.1)
 
@@ -254,3 +274,25 @@ def test_checkpointed_gradient_equals_full_storage(make, key, integrator):
             np.testing.assert_array_equal(got[1][p], ref[1][p])
     with pytest.raises(ValueError, match="checkpoint_every"):
         gradient(m, obj, wrt, DURATION, integrator=integrator, checkpoint_every=0, **RUN)
+
+
+def test_thalamic_definition_gradient_equals_central_differences():
+    """ThalamicMassModel (definitions/thalamic.yaml, 15 states, one node): forward bit for bit,
+    gradients against central differences of model.run."""
+    from brainsweep.models import ThalamicMassModel
+    m = ThalamicMassModel()
+    run = dict(dt=0.01, sampling_dt=0.1, seed=1)
+    y = forward(m, 100.0, **run)["V_t"]
+    np.testing.assert_array_equal(y, m.run(duration=100.0, **run)["V_t"])
+    obj = sum_of_squares(0.9 * y, "V_t")
+    _, g = gradient(m, obj, ["tau", "Q_max", "theta"], 100.0, **run)
+    for name in ("tau", "Q_max", "theta"):
+        base = float(m.params[name])
+        h = 1e-6 * abs(base)
+        vals = []
+        for sign in (1.0, -1.0):
+            m.params[name] = base + sign * h
+            vals.append(obj(m.run(duration=100.0, **run))[0])
+        m.params[name] = base
+        fd = (vals[0] - vals[1]) / (2 * h)
+        assert abs(g[name] - fd) / abs(fd) < 1e-6, (name, g[name], fd)

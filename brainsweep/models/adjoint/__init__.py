@@ -5,9 +5,10 @@
 >>> loss, grads = gradient(model, sum_of_squares(target, key="x"), wrt=["K_gl", "a"],
 ...                        duration=200.0, dt=0.1, sampling_dt=1.0, seed=3, per_node=["a"])
 
-What is covered: every model defined by a TVB-O file (:func:`brainsweep.models.from_yaml`; its
-equations are taken from that definition, :mod:`._symbolic`) and the Python built-ins with
-hand-written equations in :mod:`._specs` (Hopf, Jansen-Rit); runs without stimulus,
+What is covered: every model defined by a YAML file — TVB-O's (:func:`brainsweep.models.from_yaml`)
+and brainsweep's own definitions of the built-ins (Hopf, FitzHugh-Nagumo, Wilson-Cowan,
+Jansen-Rit, thalamic; not Wong-Wang's algebraic states, Kuramoto's ``n_nodes``, ALN's numba
+code) — with its equations taken from that definition (:mod:`._symbolic`); runs without stimulus,
 deterministic or stochastic (OU / white noise of the run's seed, held fixed: the gradient is that
 of the run with that noise realisation, :mod:`._noise`), Euler and Heun exactly as the engine
 integrates them (coupling and delays rounded to steps, history = initial state, coupling and
@@ -30,9 +31,9 @@ from ..noise import seed_state
 from ._bold import balloon_backward, balloon_forward, rest
 from ._codegen import load_kernels
 from ._noise import NoiseSource
-from ._specs import SPECS, SymbolicSpec, spec_for
+from ._specs import SymbolicSpec, spec_for
 
-__all__ = ["gradient", "forward", "SPECS", "SymbolicSpec"]
+__all__ = ["gradient", "forward", "SymbolicSpec"]
 
 
 def _bold_setup(model, bold, tr, bold_dt, dt, n_steps, N):

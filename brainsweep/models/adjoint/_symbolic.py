@@ -34,7 +34,7 @@ from sympy.core.function import AppliedUndef
 
 from ._specs import DT, SymbolicSpec, logistic
 
-__all__ = ["spec_from_definition"]
+__all__ = ["spec_from_definition", "spec_from_brainsweep_definition"]
 
 _CACHE: dict = {}
 
@@ -59,6 +59,33 @@ def _logistic_form(expr):
     return expr.replace(is_sigmoid, lambda e: logistic(next(a for a in e.base.args if isinstance(a, sp.exp)).args[0]))
 
 
+class _Chain:
+    """Intermediate variables ``_d_<name>`` (chained, not substituted: substituting a long chain of
+    definitions grows the expressions beyond what sympy differentiates quickly), and each call of
+    a declared function as an intermediate variable of its body."""
+
+    def __init__(self, m, subs: dict):
+        self.subs, self.derived, self._calls = subs, [], {}
+        self._bodies = {f.name: f for f in m.functions}
+
+    def define(self, name, expr):
+        x = sp.Symbol("_d_" + name, real=True)
+        self.derived.append((x, _logistic_form(expr)))
+        return x
+
+    def calls_of(self, expr):
+        def value(c):
+            key = (c.func.__name__, c.args)
+            if key not in self._calls:
+                f = self._bodies[c.func.__name__]
+                args = [a if a.is_Atom else self.define(f"{f.name}_arg{len(self.derived)}", a) for a in c.args]
+                body = self.calls_of(f.body.xreplace(dict(zip(f.args, args))).xreplace(self.subs))
+                self._calls[key] = self.define(f"{f.name}_{len(self.derived)}", body)
+            return self._calls[key]
+
+        return expr.replace(lambda e: isinstance(e, AppliedUndef) and e.func.__name__ in self._bodies, value)
+
+
 def spec_from_definition(cls) -> SymbolicSpec:
     """The :class:`SymbolicSpec` of a generated YAML model class (cached per class)."""
     if cls in _CACHE:
@@ -78,28 +105,8 @@ def spec_from_definition(cls) -> SymbolicSpec:
     # a long chain of definitions grows the expressions beyond what sympy differentiates quickly)
     subs = {m.symbols[p.name]: sym(p.name) for p in m.params}
     subs.update({sp.Symbol(p.name): sym(p.name) for p in cls.coupling_def.params})
-    derived = []
-
-    def define(name, expr):
-        x = sp.Symbol("_d_" + name, real=True)
-        derived.append((x, _logistic_form(expr)))
-        return x
-
-    bodies, calls = {f.name: f for f in m.functions}, {}
-
-    def chain_calls(expr):
-        """Each call of a declared function -> an intermediate variable of its body, whose
-        arguments (unless plain symbols or numbers) are intermediate variables too."""
-        def value(c):
-            key = (c.func.__name__, c.args)
-            if key not in calls:
-                f = bodies[c.func.__name__]
-                args = [a if a.is_Atom else define(f"{f.name}_arg{len(derived)}", a) for a in c.args]
-                body = chain_calls(f.body.xreplace(dict(zip(f.args, args))).xreplace(subs))
-                calls[key] = define(f"{f.name}_{len(derived)}", body)
-            return calls[key]
-
-        return expr.replace(lambda e: isinstance(e, AppliedUndef) and e.func.__name__ in bodies, value)
+    chain = _Chain(m, subs)
+    define, chain_calls, derived = chain.define, chain.calls_of, chain.derived
 
     for s, x in zip(m.states, raw):
         subs[m.symbols[s.name]] = define(s.name, _clamp(x, s.lo, s.hi)) if s.clamp else x
@@ -133,4 +140,54 @@ def spec_from_definition(cls) -> SymbolicSpec:
                          f"coupling inputs after substitution")
     _CACHE[cls] = spec = SymbolicSpec(tuple(raw), tuple(cpl), tuple(rhs), tuple(coupled), outputs, tuple(inputs),
                                             tuple(derived))
+    return spec
+
+
+def spec_from_brainsweep_definition(cls) -> SymbolicSpec:
+    """The :class:`SymbolicSpec` of a model defined by one of brainsweep's definition files
+    (``brainsweep/models/definitions``: Hopf, Jansen-Rit, ...; cached per class). Its equations
+    read the network sums as ``cpl_<sum>`` and the input channels as ``inp_<channel>`` (already in
+    the right-hand sides); the delay buffer holds the ``sums`` expressions of a node's own state."""
+    if cls in _CACHE:
+        return _CACHE[cls]
+    m = cls.model_def
+    algebraic = [s.name for s in m.states if getattr(s, "algebraic", False)]
+    if algebraic:
+        raise ValueError(f"{cls.__name__}: algebraic states {algebraic} (set each step, not integrated) have no "
+                         f"adjoint here")
+    clamped = [s.name for s in m.states if getattr(s, "clamp", False)]
+    if clamped:
+        raise ValueError(f"{cls.__name__}: clamped states {clamped} in a brainsweep definition have no adjoint here")
+    real = {}
+
+    def sym(name):
+        return real.setdefault(name, sp.Symbol(name, real=True))
+
+    raw = [sym(s.name) for s in m.states]
+    cpl = [sym(f"cpl_{k}") for k in range(len(cls.coupled_vars))]
+    inputs = [sym(f"inp_{k}") for k in range(len(cls.input_channels))]
+    subs = {m.symbols[p.name]: sym(p.name) for p in m.params if p.name in m.symbols}
+    subs.update({m.symbols[f"cpl_{n}"]: cpl[k] for k, n in enumerate(cls.coupled_vars) if f"cpl_{n}" in m.symbols})
+    subs.update({m.symbols[f"inp_{n}"]: inputs[k] for k, n in enumerate(cls.input_channels)
+                 if f"inp_{n}" in m.symbols})
+    subs.update({m.symbols[s.name]: x for s, x in zip(m.states, raw)})
+    chain = _Chain(m, subs)
+    for d in m.derived:  # dependencies first
+        subs[m.symbols[d.name]] = chain.define(d.name, chain.calls_of(d.expr.xreplace(subs)))
+
+    def ours(expr):
+        return _logistic_form(chain.calls_of(sp.sympify(expr).xreplace(subs)))
+
+    rhs = [ours(s.expr) for s in m.states]
+    coupled = [ours(m.sums[n]) for n in cls.coupled_vars]
+    outputs = {s.name: x for s, x in zip(m.states, raw)}
+    outputs.update({n: ours(m.symbols[n]) for n in cls.derived_vars})
+    known = {str(s) for s in raw + cpl + inputs + [x for x, _ in chain.derived]} | set(cls.spec()["param_names"])
+    bad = sorted({str(s) for e in rhs + coupled + list(outputs.values()) + [e for _, e in chain.derived]
+                  for s in e.free_symbols} - known)
+    if bad:
+        raise ValueError(f"{cls.__name__}: no adjoint for the symbols {bad} of {m.path.name} (e.g. n_nodes, a "
+                         f"constant of the network)")
+    _CACHE[cls] = spec = SymbolicSpec(tuple(raw), tuple(cpl), tuple(rhs), tuple(coupled), outputs, tuple(inputs),
+                                      tuple(chain.derived))
     return spec
