@@ -106,7 +106,7 @@ def spec_from_definition(cls) -> SymbolicSpec:
     subs = {m.symbols[p.name]: sym(p.name) for p in m.params}
     subs.update({sp.Symbol(p.name): sym(p.name) for p in cls.coupling_def.params})
     chain = _Chain(m, subs)
-    define, chain_calls, derived = chain.define, chain.calls_of, chain.derived
+    define, chain_calls = chain.define, chain.calls_of
 
     for s, x in zip(m.states, raw):
         subs[m.symbols[s.name]] = define(s.name, _clamp(x, s.lo, s.hi)) if s.clamp else x
@@ -130,16 +130,24 @@ def spec_from_definition(cls) -> SymbolicSpec:
             f = (_clamp(raw[k] + DT * f, s.lo, s.hi) - raw[k]) / DT
         rhs.append(f)
     coupled = [ours(q) for q in list(cmap.quantities) + list(cmap.local)]
+    return _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain,
+                         "are neither states, parameters nor coupling inputs after substitution")
+
+
+def _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain, problem: str) -> SymbolicSpec:
+    """The spec (outputs: the states and the class's recorded derived variables), cached per
+    class, after checking that every symbol left is a state, coupling entry, input, step, parameter
+    or intermediate variable (else ``ValueError`` naming the symbols and the ``problem``)."""
+    m = cls.model_def
     outputs = {s.name: x for s, x in zip(m.states, raw)}
     outputs.update({n: ours(m.symbols[n]) for n in cls.derived_vars})
-    known = {str(s) for s in raw + cpl + inputs + [DT] + [x for x, _ in derived]} | set(cls.spec()["param_names"])
-    bad = sorted({str(s) for e in rhs + coupled + list(outputs.values()) + [e for _, e in derived]
+    known = {str(s) for s in raw + cpl + inputs + [DT] + [x for x, _ in chain.derived]} | set(cls.spec()["param_names"])
+    bad = sorted({str(s) for e in rhs + coupled + list(outputs.values()) + [e for _, e in chain.derived]
                   for s in e.free_symbols} - known)
     if bad:
-        raise ValueError(f"{cls.__name__}: symbols {bad} of {m.path.name} are neither states, parameters nor "
-                         f"coupling inputs after substitution")
+        raise ValueError(f"{cls.__name__}: symbols {bad} of {m.path.name} {problem}")
     _CACHE[cls] = spec = SymbolicSpec(tuple(raw), tuple(cpl), tuple(rhs), tuple(coupled), outputs, tuple(inputs),
-                                            tuple(derived))
+                                      tuple(chain.derived))
     return spec
 
 
@@ -180,14 +188,5 @@ def spec_from_brainsweep_definition(cls) -> SymbolicSpec:
 
     rhs = [ours(s.expr) for s in m.states]
     coupled = [ours(m.sums[n]) for n in cls.coupled_vars]
-    outputs = {s.name: x for s, x in zip(m.states, raw)}
-    outputs.update({n: ours(m.symbols[n]) for n in cls.derived_vars})
-    known = {str(s) for s in raw + cpl + inputs + [x for x, _ in chain.derived]} | set(cls.spec()["param_names"])
-    bad = sorted({str(s) for e in rhs + coupled + list(outputs.values()) + [e for _, e in chain.derived]
-                  for s in e.free_symbols} - known)
-    if bad:
-        raise ValueError(f"{cls.__name__}: no adjoint for the symbols {bad} of {m.path.name} (e.g. n_nodes, a "
-                         f"constant of the network)")
-    _CACHE[cls] = spec = SymbolicSpec(tuple(raw), tuple(cpl), tuple(rhs), tuple(coupled), outputs, tuple(inputs),
-                                      tuple(chain.derived))
-    return spec
+    return _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain,
+                         "have no adjoint here (e.g. n_nodes, a constant of the network)")

@@ -16,7 +16,7 @@ from sympy.core.function import AppliedUndef
 from sympy.parsing.sympy_parser import auto_number, auto_symbol, factorial_notation, parse_expr, repeated_decimals
 from sympy.printing.pycode import PythonCodePrinter
 
-from ._textcode import TextCodeError
+from ._textcode import TextCodeError, _parsed
 from ._textcode import topological_order as _topological_order
 
 __all__ = ["parse", "to_code", "topological_order"]
@@ -51,9 +51,9 @@ def _refuse_code(src: str, text: str) -> None:
     plain names, names and numbers get that far (no attributes, subscripts, strings, lambdas,
     dunder names), so a file's expression cannot run code."""
     try:
-        tree = ast.parse(src.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ParseError(text, f"expression does not parse (SyntaxError: {exc.msg})") from None
+        tree = _parsed(src)  # the tree _textcode prints the engine's code from (cached)
+    except TextCodeError as exc:
+        raise ParseError(text, str(exc)) from None
     for node in ast.walk(tree):
         bad = None
         if not isinstance(node, _SAFE_NODES):
