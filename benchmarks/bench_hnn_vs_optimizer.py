@@ -37,9 +37,10 @@ included. This script replaces that function, for its own hnn-core child only, b
 ends only ``nrniv`` processes descended from that child; ``--allow-nrniv-kill`` keeps
 hnn-core's original. brainsweep never ends processes it did not start.
 
-brainsweep's ``MPIExecutor`` gives each rank up to ``prefetch`` chunks, filling one rank before
-the next: with its default ``prefetch=2`` a batch of two single runs goes to one rank while the
-other waits. ``--prefetch 1`` spreads such batches over the ranks.
+brainsweep's ``MPIExecutor`` gives each rank up to ``prefetch`` chunks, breadth first (every idle
+rank gets a chunk before any gets a second; before this stop's fix it filled one rank first and a
+batch of two single runs went to one rank). ``--prefetch 1`` also keeps a second chunk from
+queueing behind a running one (CMA-ES generations).
 
 One JSON line per measurement is printed (and appended to ``--out``); ``--reuse FILE`` takes the
 serial and hnn-core lines from an earlier ``--out`` file and runs brainsweep's side only.
