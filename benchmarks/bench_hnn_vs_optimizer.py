@@ -38,7 +38,7 @@ ends only ``nrniv`` processes descended from that child; ``--allow-nrniv-kill`` 
 hnn-core's original. brainsweep never ends processes it did not start.
 
 brainsweep's ``MPIExecutor`` gives each rank up to ``prefetch`` chunks, breadth first (every idle
-rank gets a chunk before any gets a second; before this stop's fix it filled one rank first and a
+rank gets a chunk before any gets a second; it used to fill one rank first, and a
 batch of two single runs went to one rank). ``--prefetch 1`` also keeps a second chunk from
 queueing behind a running one (CMA-ES generations).
 
