@@ -293,3 +293,139 @@ def test_plot_loss_and_landscape_show_the_stored_iterates(tmp_path):
         plot_landscape(res, "x", "x")
     with pytest.raises(KeyError, match="no column 'z'"):
         plot_landscape(res, "x", "z")
+
+
+# -- per-node parameters (ParameterSpace(per_node=...)) of a model's gradient study -----------------
+
+def _jr3():
+    """A 3-node delayed Jansen-Rit network, 400 ms runs, and a spectral loss (target: hidden a, b)."""
+    from brainsweep.evaluation.differentiable import spectral_correlation_loss, welch_with_vjp
+    from brainsweep.models import JansenRitModel
+
+    C = np.array([[0.0, 1.0, 0.5], [0.3, 0.0, 1.0], [1.0, 0.2, 0.0]])
+    jr = JansenRitModel(Cmat=C, Dmat=10.0 * C)
+    run = dict(duration=400.0, dt=0.1, sampling_dt=1.0, integrator="heun")
+    hidden = jr.copy()
+    hidden.params.update(a=0.08, b=0.05)
+    _, S, _ = welch_with_vjp(hidden.run(seed=1, **run)["v_pyr"][:, 100:], 1000.0, 128)
+    return jr, run, spectral_correlation_loss(S.mean(axis=0), 1000.0, 128, "v_pyr", transient=100)
+
+
+def test_per_node_space_expands_to_one_dimension_per_node():
+    from brainsweep.inference._pernode import per_node_bounds
+    from brainsweep.models import HopfModel
+
+    jr, _, _ = _jr3()
+    space = ParameterSpace(bounds={"a": (0.05, 0.12), "mu": (0.1, 0.3), "b": (0.03, 0.08, "log")},
+                           fixed={"A": 3.25}, per_node=["a", "b"])
+    assert space.per_node == ("a", "b") and space.names == ["a", "mu", "b"]
+    bound = space.bind(jr)
+    assert bound.per_node == () and len(bound) == 7
+    assert bound.names == ["a__0", "a__1", "a__2", "mu", "b__0", "b__1", "b__2"]
+    # the same space as written node by node (SBI's per_node_bounds)
+    by_hand = ParameterSpace(bounds={**per_node_bounds("a", 0.05, 0.12, 3), "mu": (0.1, 0.3),
+                                     **per_node_bounds("b", 0.03, 0.08, 3, "log")}, fixed={"A": 3.25})
+    assert bound.to_json() == by_hand.to_json()
+    # an unbound space records per_node (unambiguous), and reads back the same
+    assert space.to_json()["per_node"] == ["a", "b"] and "per_node" not in bound.to_json()
+    again = ParameterSpace.from_json(space.to_json())
+    assert again.per_node == ("a", "b") and again.to_json() == space.to_json()
+    assert space.for_nodes(2).names == ["a__0", "a__1", "mu", "b__0", "b__1"]
+    plain = ParameterSpace(bounds={"a": (0.0, 1.0)})
+    assert plain.bind(jr) is plain and plain.for_nodes(4) is plain
+    with pytest.raises(ValueError, match="'coupling' takes a choice"):
+        ParameterSpace(bounds={"coupling": (0.0, 1.0)}, per_node=["coupling"]).bind(HopfModel())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(bounds={"a": (0.0, 1.0)}, per_node=["b"]), "per_node: 'b' has no bounds"),
+    (dict(grid={"b": [1.0, 2.0]}, bounds={"a": (0.0, 1.0)}, per_node=["b"]), "'b' is given as a grid"),
+    (dict(bounds={"a": ["x", "y"]}, per_node=["a"]), "'a' has categories"),
+    (dict(bounds={"a": (0.0, 1.0)}, per_node=["a", "a"]), "'a' named twice"),
+    (dict(bounds={"a": (0.0, 1.0)}, per_node="a"), "expected a list of parameter names"),
+])
+def test_per_node_needs_bounded_parameters(kwargs, match):
+    grid = kwargs.pop("grid", None)
+    with pytest.raises(ValueError, match=match):
+        ParameterSpace(grid, **kwargs)
+
+
+def test_per_node_refused_without_a_model_or_for_a_shared_parameter(tmp_path):
+    jr, run, obj = _jr3()
+    with pytest.raises(ValueError, match="needs a brainsweep model .* function has no nodes"):
+        Study(rosen, ParameterSpace(bounds={"x": (0.0, 1.0), "y": (0.0, 1.0)}, per_node=["x"]),
+              GradientDescent(), path=str(tmp_path / "f.h5"))
+    with pytest.raises(ValueError, match="'signalV' takes one value for all nodes"):
+        Study(jr, ParameterSpace(bounds={"signalV": (1.0, 10.0)}, per_node=["signalV"]), GradientDescent(),
+              objective=obj, run_kwargs=run, path=str(tmp_path / "m.h5"))
+    with pytest.raises(ValueError, match="unknown parameter 'aa'.*did you mean 'a'"):
+        Study(jr, ParameterSpace(bounds={"aa": (0.05, 0.1)}, per_node=["aa"]), GradientDescent(),
+              objective=obj, run_kwargs=run, path=str(tmp_path / "m.h5"))
+    from brainsweep.explorer import Evolution
+    with pytest.raises(ValueError, match="per_node \\['a'\\].*not yet by Evolution"):
+        Study(jr, ParameterSpace(bounds={"a": (0.05, 0.1)}, per_node=["a"]), Evolution(),
+              objective=None, path=str(tmp_path / "m.h5"))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name, match", [
+    ("sigma_white", "sets the noise"), ("signalV", "sets delays"), ("coupling", "is a choice")])
+def test_a_parameter_without_derivative_is_refused_before_anything_runs(tmp_path, name, match):
+    from brainsweep.models import HopfModel
+    C = np.ones((3, 3)) - np.eye(3)
+    hopf = HopfModel(Cmat=C, Dmat=C)
+    low_high = (0.0, 1.0) if name != "coupling" else ["additive", "diffusive"]
+    space = ParameterSpace(bounds={"a": (-0.1, 0.1), name: low_high})
+    gd = GradientDescent() if name != "coupling" else GradientDescent(start=[{"a": 0.0}])
+    with pytest.raises(ValueError, match=match):
+        from brainsweep.explorer.adjoint_eval import AdjointEvaluation
+        from brainsweep.evaluation.differentiable import sum_of_squares
+        AdjointEvaluation(hopf, sum_of_squares(np.zeros((3, 10)), "x"), space, dict(duration=10.0))
+    if name != "coupling":  # a categorical dimension is refused by GradientDescent first
+        with pytest.raises(ValueError, match=match):
+            Study(hopf, space, gd, objective=lambda out: (0.0, {}), run_kwargs=dict(duration=10.0),
+                  path=str(tmp_path / "h.h5"))
+    assert not (tmp_path / "h.h5").exists()
+
+
+def test_per_node_study_stores_the_expanded_space_and_resumes_from_either_form(tmp_path):
+    from brainsweep.inference._pernode import per_node_bounds
+
+    jr, run, obj = _jr3()
+    space = ParameterSpace(bounds={"a": (0.05, 0.12), "b": (0.03, 0.08)}, per_node=["a", "b"])
+    gd = dict(optimizer="adam", lr=0.002, steps=3, starts=2, start="lhs")
+    path = str(tmp_path / "pn.h5")
+    study = Study(jr, space, GradientDescent(**gd), objective=obj, run_kwargs=run, path=path, seed=3)
+    assert study.space.names == [f"{p}__{i}" for p in "ab" for i in range(3)]
+    res = study.run(progress=False)
+    assert res.space.names == study.space.names and res.space.per_node == ()
+    h = gradient_history(res)
+    assert len(h) == 6 and (h["status"] == "ok").all() and sorted(set(h["start"])) == [0, 1]
+    # the stored loss is the objective of the engine's own run with those per-node values
+    row = h.iloc[3]
+    m = jr.copy()
+    m.params.update(a=row[["a__0", "a__1", "a__2"]].to_numpy(float), b=row[["b__0", "b__1", "b__2"]].to_numpy(float))
+    assert row["loss"] == pytest.approx(obj(m.run(seed=int(row["seed"]), **run))[0], rel=1e-12)
+    # the same study written node by node is the same study: it resumes (nothing recomputed)
+    by_hand = ParameterSpace(bounds={**per_node_bounds("a", 0.05, 0.12, 3), **per_node_bounds("b", 0.03, 0.08, 3)})
+    again = Study(jr, by_hand, GradientDescent(**{**gd, "steps": 4}), objective=obj, run_kwargs=run, path=path)
+    with pytest.raises(Exception, match="holds a different study .*strategy"):
+        again.run(progress=False)  # steps differ: refused, not mixed
+    same = Study(jr, by_hand, GradientDescent(**gd), objective=obj, run_kwargs=run, path=path).run(progress=False)
+    pd_cols = list(study.space.names) + ["loss", "seed", "finished"]
+    assert same.df[pd_cols].equals(res.df[pd_cols])
+
+
+def test_grid_starts_of_a_per_node_space_give_every_node_of_a_parameter_one_value():
+    space = ParameterSpace(bounds={"a": (0.0, 4.0), "b": (1e-3, 1e1, "log"), "c": (0.0, 1.0)},
+                           per_node=["a", "b"]).for_nodes(5)
+    g = start_points(space, 8, "grid", 0)           # 2 x 2 x 2 over (a, b, c), not k**11
+    assert g.shape == (8, 11)
+    a, b, c = g[:, :5], g[:, 5:10], g[:, 10]
+    assert (a == a[:, :1]).all() and (b == b[:, :1]).all()
+    flat = ParameterSpace(bounds={"a": (0.0, 4.0), "b": (1e-3, 1e1, "log"), "c": (0.0, 1.0)})
+    np.testing.assert_array_equal(np.column_stack([a[:, 0], b[:, 0], c]), start_points(flat, 8, "grid", 0))
+    with pytest.raises(ValueError, match=r"k\*\*3"):
+        start_points(space, 9, "grid", 0)
+    lhs = start_points(space, 8, "lhs", 0)          # other kinds: every dimension on its own
+    assert len(set(lhs[:, 0])) == 8 and not np.allclose(lhs[:, 0], lhs[:, 1])

@@ -19,7 +19,7 @@ import numpy as np
 from ..models.adjoint import gradient
 from .runner import FunctionEvaluator
 
-__all__ = ["AdjointEvaluation", "split_node_name"]
+__all__ = ["AdjointEvaluation", "check_differentiable", "split_node_name"]
 
 
 def split_node_name(name: str, params) -> tuple[str, int | None]:
@@ -30,6 +30,33 @@ def split_node_name(name: str, params) -> tuple[str, int | None]:
     if sep and base in params and node.isdigit():
         return base, int(node)
     raise ValueError(f"{name!r} is neither a model parameter nor <parameter>__<node>")
+
+
+def check_differentiable(model, names) -> None:
+    """``ValueError`` naming the first of ``names`` (model parameters) that the discrete adjoint
+    cannot differentiate, before anything runs: a choice (string) parameter, one that takes one
+    value for all nodes when a per-node value is asked, ``signalV`` or a local delay (rounded
+    to whole steps), or a parameter that sets the noise (held fixed by the gradient). The
+    same rules as :func:`brainsweep.models.adjoint.gradient` applies when it runs."""
+    cls = type(model)
+    specs = cls.spec()["params"]
+    delays = {"signalV"} | {p for _, p in getattr(cls, "local_delays", ())}
+    noise = {cls.white_noise_param} if getattr(cls, "white_noise_param", None) else set()
+    if "sigma_ou" in specs and "tau_ou" in specs:
+        noise |= {"sigma_ou", "tau_ou"}
+    noise |= {m for m in (getattr(cls, "ou_mean_params", None) or ()) if m}
+    for name in names:
+        if name not in specs:
+            raise ValueError(f"{name!r} is not a parameter of {cls.__name__}")
+        if specs[name].choices is not None:
+            raise ValueError(f"parameter {name!r} of {cls.__name__} is a choice {list(specs[name].choices)}; "
+                             f"it has no derivative (explore it with a grid, not a gradient)")
+        if name in delays:
+            raise ValueError(f"parameter {name!r} of {cls.__name__} sets delays rounded to whole steps; "
+                             f"it has no derivative")
+        if name in noise:
+            raise ValueError(f"parameter {name!r} of {cls.__name__} sets the noise, which a gradient holds fixed "
+                             f"(the realisation of the run's seed); it has no derivative")
 
 
 class AdjointEvaluation(FunctionEvaluator):
@@ -54,6 +81,9 @@ class AdjointEvaluation(FunctionEvaluator):
         if bad:
             raise ValueError(f"run_kwargs: {bad} not accepted (duration, dt, sampling_dt, integrator, "
                              f"initial_state, bold, tr, bold_dt; the seed is each run's study seed)")
+        if space.per_node:
+            raise ValueError(f"space: per_node {list(space.per_node)} is not bound to the model's nodes; give "
+                             f"Study the model (it binds the space) or pass space.bind(model) here")
         pnames = set(type(model).spec()["param_names"])
         n = model.network.n_nodes
         self._targets = {}
@@ -61,7 +91,11 @@ class AdjointEvaluation(FunctionEvaluator):
             base, node = split_node_name(name, pnames)
             if node is not None and node >= n:
                 raise ValueError(f"{name!r}: node {node} does not exist (the network has {n} nodes)")
+            if node is not None and not model.params.specs[base].per_node:
+                raise ValueError(f"{name!r}: {type(model).__name__}'s parameter {base!r} takes one value for all "
+                                 f"nodes, not one per node")
             self._targets[name] = (base, node)
+        check_differentiable(model, sorted({base for base, _ in self._targets.values()}))
         self._model, self._objective, self._kwargs, self._loss = model.copy(), objective, kwargs, loss
         self._grad_names = {name: grad_name(name) for name in space.names}
         super().__init__(self._evaluate, fixed=space.fixed, timeout=timeout)

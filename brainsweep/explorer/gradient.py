@@ -78,27 +78,43 @@ def grad_name(param: str) -> str:
 def start_points(space: ParameterSpace, n: int, how: str, seed: int) -> np.ndarray:
     """``n`` starting points (rows, in ``space.names`` order) inside the bounds.
 
-    ``grid``: the centres of a k x ... x k grid of cells (``n`` must be ``k ** dims``);
-    ``random``: uniform (log-uniform on log scales); ``lhs``: a Latin hypercube (one point
-    in each of ``n`` strata of every dimension, strata paired at random).
+    ``grid``: the centres of a k x ... x k grid of cells (``n`` must be ``k ** dims``); the
+    dimensions of one per-node parameter (``ParameterSpace(per_node=...)``, bound to a model)
+    count as one: every node of it starts at the same grid value (an 8 x 8 grid of (a, b)
+    for 2 x 68 per-node values); ``random``: uniform (log-uniform on log scales); ``lhs``:
+    a Latin hypercube (one point in each of ``n`` strata of every dimension, strata paired
+    at random).
     """
     dims = space.dimensions
     d = len(dims)
     if how == "grid":
-        k = int(round(n ** (1.0 / d)))
-        if k ** d != n:
-            near = sorted({max(1, k - 1) ** d, k ** d, (k + 1) ** d})
-            raise ValueError(f"starts={n} with start='grid' over {d} parameter(s): the number of starts "
-                             f"must be k**{d} (e.g. {near}); or use start='lhs' or 'random'")
-        centres = (np.arange(k) + 0.5) / k
-        mesh = np.meshgrid(*([centres] * d), indexing="ij")
-        unit = np.stack([m.ravel() for m in mesh], axis=1)
+        keys = [space.node_parameter.get(dim.name, dim.name) for dim in dims]
+        cols = list(dict.fromkeys(keys))
+        unit = _grid_unit(n, len(cols))
+        return _scaled(dims, unit[:, [cols.index(k) for k in keys]])
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x67726164]))
+    if how == "random":
+        unit = rng.random((n, d))
     else:
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x67726164]))
-        if how == "random":
-            unit = rng.random((n, d))
-        else:
-            unit = np.stack([(rng.permutation(n) + rng.random(n)) / n for _ in range(d)], axis=1)
+        unit = np.stack([(rng.permutation(n) + rng.random(n)) / n for _ in range(d)], axis=1)
+    return _scaled(dims, unit)
+
+
+def _grid_unit(n: int, d: int) -> np.ndarray:
+    """Centres of the cells of a k x ... x k grid in the unit cube of ``d`` dimensions (n = k**d)."""
+    k = int(round(n ** (1.0 / d)))
+    if k ** d != n:
+        near = sorted({max(1, k - 1) ** d, k ** d, (k + 1) ** d})
+        raise ValueError(f"starts={n} with start='grid' over {d} parameter(s): the number of starts "
+                         f"must be k**{d} (e.g. {near}); or use start='lhs' or 'random'")
+    centres = (np.arange(k) + 0.5) / k
+    mesh = np.meshgrid(*([centres] * d), indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def _scaled(dims, unit: np.ndarray) -> np.ndarray:
+    """Points of the unit cube mapped onto the dimensions' bounds (log-uniform on log scales)."""
+    n, d = unit.shape
     out = np.empty((n, d))
     for j, dim in enumerate(dims):
         if dim.scale == "log":

@@ -6,6 +6,17 @@ A dimension is either a list of values (grid search) or bounds (optimisers):
 
 Names may be dotted (``"model.K_gl"``) to reach nested model parameters; the
 explorer passes them through unchanged.
+
+Per-node parameters: ``per_node`` names bounded parameters that get one free value per node
+of the model's network once a study binds the space to its model (:meth:`ParameterSpace.bind`):
+
+>>> space = ParameterSpace(bounds={"a": (0.04, 0.1), "b": (0.04, 0.09)}, per_node=["a", "b"])
+>>> space.bind(jr).names[:2], len(space.bind(jr))      # jr: a 68-node Jansen-Rit model
+(['a__0', 'a__1'], 136)
+
+The bound space has the dimensions ``a__0 .. a__{N-1}``, ``b__0 .. b__{N-1}`` (each with the
+bounds of ``a``, ``b``; in the order of ``bounds``), exactly the space written node by node
+(``bounds={"a__0": ..., ...}``): a study stores and resumes the bound space.
 """
 
 from __future__ import annotations
@@ -146,11 +157,17 @@ class ParameterSpace:
         ``"log"`` (log-uniform, low > 0) or ``"int"``.
     fixed : mapping name -> value
         Parameters passed to every run unchanged (recorded in the trajectory).
+    per_node : list of names
+        Bounded (real or integer) parameters of ``bounds`` that take one value per node of
+        the model's network: :meth:`bind` expands each into ``<name>__0 .. <name>__{N-1}``
+        (a study binds its space to its model; a space with ``per_node`` cannot be explored
+        before that).
     """
 
     def __init__(self, grid: Mapping[str, Sequence] | None = None, *,
                  bounds: Mapping[str, Any] | None = None,
-                 fixed: Mapping[str, Any] | None = None):
+                 fixed: Mapping[str, Any] | None = None,
+                 per_node: Sequence[str] | None = None):
         grid = dict(grid or {})
         bounds = dict(bounds or {})
         self.fixed = {(_check_name(k)): _plain(v) for k, v in (fixed or {}).items()}
@@ -162,6 +179,10 @@ class ParameterSpace:
         if not dims:
             raise ValueError("ParameterSpace needs at least one dimension (grid values or bounds)")
         self.dimensions: tuple[Dimension, ...] = tuple(dims)
+        self.per_node: tuple[str, ...] = _check_per_node(per_node, self.dimensions)
+        #: after :meth:`for_nodes`: expanded name -> the per-node parameter it came from (not stored;
+        #: lets a grid of starting points give all nodes of a parameter one value)
+        self.node_parameter: dict[str, str] = {}
 
     # -- introspection -------------------------------------------------
     @property
@@ -220,6 +241,53 @@ class ParameterSpace:
             if name not in known:
                 raise ValueError(_unknown(name, known, what))
 
+    # -- per-node parameters -------------------------------------------------
+    def for_nodes(self, n_nodes: int) -> "ParameterSpace":
+        """The space with each ``per_node`` parameter expanded into ``n_nodes`` dimensions
+        ``<name>__0 .. <name>__{n_nodes-1}`` (its bounds each), in place of it; itself if
+        there is none."""
+        if not self.per_node:
+            return self
+        if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 1:
+            raise ValueError(f"n_nodes: expected a positive integer, got {n_nodes!r}")
+        dims = []
+        for d in self.dimensions:
+            if d.name not in self.per_node:
+                dims.append(d)
+                continue
+            dims += [Dimension(f"{d.name}__{i}", low=d.low, high=d.high, scale=d.scale, _kind="bounded")
+                     for i in range(int(n_nodes))]
+        names = [d.name for d in dims]
+        clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(self.fixed)))
+        if clash:
+            raise ValueError(f"per_node: the expanded names {clash[:5]} are also given as parameters of the space")
+        out = ParameterSpace.__new__(ParameterSpace)
+        out.fixed, out.dimensions, out.per_node = dict(self.fixed), tuple(dims), ()
+        out.node_parameter = {f"{p}__{i}": p for p in self.per_node for i in range(int(n_nodes))}
+        return out
+
+    def bind(self, model) -> "ParameterSpace":
+        """The space of a study of ``model`` (a brainsweep model): :meth:`for_nodes` of its
+        number of nodes, after checking that every ``per_node`` name is a numeric model
+        parameter that takes one value per node. Itself if there is no ``per_node``."""
+        if not self.per_node:
+            return self
+        specs = getattr(getattr(model, "params", None), "specs", None)
+        network = getattr(model, "network", None)
+        if specs is None or network is None:
+            raise ValueError(f"per_node {list(self.per_node)}: one value per node needs a brainsweep model "
+                             f"(its network's number of nodes); {type(model).__name__} has no nodes. "
+                             f"Give a model, or name the values yourself in bounds")
+        for name in self.per_node:
+            if name not in specs:
+                raise ValueError(_unknown(name, list(specs), f"{type(model).__name__} (per_node)"))
+            spec = specs[name]
+            if spec.choices is not None or not spec.per_node:
+                why = f"a choice {list(spec.choices)}" if spec.choices is not None else "one value for all nodes"
+                raise ValueError(f"per_node: {type(model).__name__}'s parameter {name!r} takes {why}, "
+                                 f"not one number per node")
+        return self.for_nodes(int(network.n_nodes))
+
     @classmethod
     def from_json(cls, doc: dict) -> "ParameterSpace":
         """Rebuild a space from :meth:`to_json` (e.g. a stored study's fingerprint)."""
@@ -231,16 +299,42 @@ class ParameterSpace:
                 bounds[d["name"]] = (d["low"], d["high"], d["scale"])
             else:
                 bounds[d["name"]] = list(d["categories"])
-        space = cls(grid or None, bounds=bounds or None, fixed=doc.get("fixed"))
+        space = cls(grid or None, bounds=bounds or None, fixed=doc.get("fixed"), per_node=doc.get("per_node"))
         order = [d["name"] for d in doc["dimensions"]]
         space.dimensions = tuple(sorted(space.dimensions, key=lambda d: order.index(d.name)))
         return space
 
     def to_json(self) -> dict:
-        """A json-able description, used to recognise the same study on resume."""
-        return {"dimensions": [d.to_json() for d in self.dimensions],
-                "fixed": {k: _plain(v) if not isinstance(v, np.ndarray) else v.tolist()
-                          for k, v in self.fixed.items()}}
+        """A json-able description, used to recognise the same study on resume (``per_node``
+        only when there is one: a bound space is described as its expanded dimensions)."""
+        doc = {"dimensions": [d.to_json() for d in self.dimensions],
+               "fixed": {k: _plain(v) if not isinstance(v, np.ndarray) else v.tolist()
+                         for k, v in self.fixed.items()}}
+        if self.per_node:
+            doc["per_node"] = list(self.per_node)
+        return doc
+
+
+def _check_per_node(per_node, dims) -> tuple[str, ...]:
+    """The ``per_node`` names, each a real or integer bounded dimension, given once."""
+    if per_node is None:
+        return ()
+    if isinstance(per_node, str) or not isinstance(per_node, Iterable):
+        raise ValueError(f"per_node: expected a list of parameter names, got {per_node!r}")
+    names = list(per_node)
+    kinds = {d.name: d.kind for d in dims}
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"per_node: {name!r} named twice")
+        if kinds.get(name) == "grid":
+            raise ValueError(f"per_node: {name!r} is given as a grid of values; a per-node parameter needs "
+                             f"bounds, e.g. bounds={{{name!r}: (low, high)}}")
+        if kinds.get(name) == "categorical":
+            raise ValueError(f"per_node: {name!r} has categories; a per-node parameter needs (low, high) bounds")
+        if name not in kinds:
+            raise ValueError(f"per_node: {name!r} has no bounds; give bounds={{{name!r}: (low, high)}} "
+                             f"(bounds: {sorted(n for n, k in kinds.items() if k == 'bounded')})")
+    return tuple(names)
 
 
 def _unknown(name: str, known: Sequence[str], what: str) -> str:

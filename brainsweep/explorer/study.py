@@ -45,6 +45,8 @@ class Study:
         and dicts are stored under the run's node. A brainsweep model may be given
         instead, with ``objective`` (see :class:`~brainsweep.explorer.ModelEvaluation`).
     space : ParameterSpace
+        A space with ``per_node`` parameters is bound to the model's nodes here
+        (:meth:`ParameterSpace.bind`); ``study.space`` is the bound space, the one stored.
     strategy : Strategy, default GridSearch()
     path : str
         The HDF5 file. If it holds the same study, running resumes it (after checking the
@@ -88,6 +90,8 @@ class Study:
             raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        per_node = space.per_node
+        space = space.bind(evaluate)  # per-node parameters: one dimension per node of the model
         _check_names(space)
         strategy.check(space)
         self.space = space
@@ -102,9 +106,12 @@ class Study:
         make = getattr(strategy, "make_evaluator", None)  # a strategy's own way to evaluate a model (SBI: per-node priors)
         made = None if make is None else make(evaluate, space, objective=objective, run_kwargs=run_kwargs,
                                               keep=keep, timeout=timeout)
+        gradients = getattr(strategy, "needs_gradients", False)
+        if per_node and made is None and not gradients:
+            raise ValueError(f"per_node {list(per_node)}: per-node values are explored by GradientDescent "
+                             f"(exact gradients) and SBI only, not yet by {type(strategy).__name__}")
         self.evaluator = made if made is not None else _make_evaluator(
-            evaluate, space, timeout, objective, run_kwargs, keep,
-            gradients=getattr(strategy, "needs_gradients", False))
+            evaluate, space, timeout, objective, run_kwargs, keep, gradients=gradients)
         wrap = getattr(strategy, "wrap_evaluator", None)
         if wrap is not None:  # a strategy that needs more of each run (SBI: its summary features)
             self.evaluator = wrap(self.evaluator)
