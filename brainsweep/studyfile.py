@@ -7,20 +7,39 @@ model:
   params: {a: -0.02, sigma_ou: 0.02}
 connectome: {name: tvb68, normalize: max}     # TVB name or a path; omit for a single node
 integration: {duration: 60000, dt: 0.1, sampling_dt: 10, bold: true, tr: 500, seed: 42}
+                                  # initial_state: {y1: 5.0}: fixed state values (else drawn from each run's seed)
 outputs: [BOLD]                   # model outputs stored for every run
 space:
   grid: {K_gl: [0.0, 0.3, 0.6, 0.9]}
   bounds: {sigma_ou: [0.001, 0.1, log]}       # for evolution / bayes
   fixed: {signalV: 10.0}
+  # per_node: [a, b]              # bounded parameters with one value per node (a__0 .. a__{N-1}, ...)
 strategy: grid                    # or {evolution: {pop_init: 20, pop: 10, generations: 5}} or {bayes: {n_calls: 30}}
                                   # or {sbi: {simulations: 1000, features: {fc_fcd: {k: 40}}}}
-                                  # or {gradient: {optimizer: adam, lr: 0.01, steps: 100}} (function studies)
+                                  # or {gradient: {optimizer: adam, lr: 0.005, steps: 200, starts: 64, start: grid}}
 objectives:
   - fc: {target: fc_emp.csv}                  # or {target: {synthetic: {K_gl: 0.6}, seed: 7}}
 ```
 
 Objectives: ``fc`` (score ``fc_fit``), ``fcd`` (``fcd_ks``), ``peak_frequency``
 (``peak_frequency_error``), ``spectrum`` (``spectral_loss``), ``dipole`` (``dipole_rmse``).
+A gradient study of a model (``strategy: {gradient: ...}``) minimises one differentiable loss
+with exact gradients (the discrete adjoint): ``spectrum_correlation``, ``log_spectral``,
+``peak_frequency`` (per region: ``f_hz`` a number, a list, a file or ``{gradient: {from:
+[cuneus, ...], high: 11, low: 7}}``), ``spectral_centroid``, ``fc`` or ``dipole``; see
+:mod:`brainsweep._yaml_gradient`. Every iterate of every start is a stored run (``loss``,
+``grad__<param>``); explored parameters need bounds and a derivative (no choices, delays,
+noise settings), ``lr`` > 0; each is checked, with its line, before anything runs::
+
+    model: {name: JansenRitModel, params: {mu: 0.22}}
+    connectome: {name: tvb68}
+    integration: {duration: 2500, dt: 0.1, sampling_dt: 1, integrator: heun, initial_state: {y1: 5, y2: 5}}
+    space: {bounds: {a: [0.04, 0.1], b: [0.04, 0.09]}, per_node: [a, b]}
+    strategy: {gradient: {optimizer: adam, lr: 0.001, steps: 20, start: grid, starts: 1}}
+    objectives:
+      - peak_frequency: {f_hz: {gradient: {from: [cuneus, pericalcarine, lateraloccipital, lingual],
+                                           high: 11, low: 7}}, band: [3, 20], nperseg: 1000, transient_ms: 500}
+
 A target is a file (FC: a matrix; FCD: a matrix or values; spectrum: two columns f (Hz), S;
 dipole: hnn's text format) or ``{synthetic: {param: value, ...}, seed: N}``: a run of the same
 model with those hidden parameters, from which the target is computed the same way.
@@ -55,11 +74,11 @@ __all__ = ["load_study", "StudySpecError", "parse_study", "timing_problems", "OB
 TOP_KEYS = ("path", "name", "model", "function", "connectome", "integration", "outputs", "space",
             "strategy", "objectives", "seed", "timeout")
 INTEGRATION_KEYS = ("duration", "dt", "sampling_dt", "bold", "tr", "bold_dt", "integrator", "seed",
-                    "stimulus", "chunk_ms")
+                    "stimulus", "chunk_ms", "initial_state")
 CONNECTOME_KEYS = ("name", "normalize", "zero_diagonal")
 #: keys of ``model:``: name + params (a brainsweep model) or yaml, coupling, inputs + params (TVB-O files)
 MODEL_KEYS = ("name", "params", "yaml", "coupling", "inputs")
-SPACE_KEYS = ("grid", "bounds", "fixed")
+SPACE_KEYS = ("grid", "bounds", "fixed", "per_node")
 STRATEGIES = ("grid", "evolution", "bayes", "cmaes", "sbi", "gradient")
 #: the scores of a ``model: {hnn: ...}`` study (its ``objective`` setting chooses among them)
 HNN_SCORES = ("dipole_rmse", "dipole_corr", "maximize_psd")
@@ -279,7 +298,7 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
             _value(k) == "hnn" for k, _ in top["model"][1].value):
         problems.add(top["model"][1], "model: hnn must be the only key under model (model: {hnn: {...}})")
     elif "model" in top:
-        model = _parse_model(top, base_dir, plan["files"], problems)
+        model = _parse_model(top, base_dir, plan["files"], problems, plan)
     elif "function" in top:
         plan["function"] = _parse_function(top["function"][1], problems)
         for key in ("connectome", "integration", "outputs", "objectives"):
@@ -323,8 +342,14 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
     if hnn and plan["function"] is not None and space is not None:
         plan["function"].fixed = dict(space.fixed)  # the evaluator applies them in every run
 
-    # objectives
-    objectives = _parse_objectives(top, model, run_kwargs, base_dir, plan["files"], problems)
+    # objectives (a model's gradient study: one differentiable loss)
+    if _strategy_kind(top) == "gradient" and "model" in top and not hnn:
+        from ._yaml_gradient import parse_objectives as parse_gradient_objectives
+        objectives = parse_gradient_objectives(top, model, run_kwargs, base_dir, plan["files"], problems,
+                                               plan.pop("connectome", None))
+    else:
+        objectives = _parse_objectives(top, model, run_kwargs, base_dir, plan["files"], problems)
+    plan.pop("connectome", None)
     plan["objectives"] = objectives
 
     # strategy
@@ -354,7 +379,19 @@ def _known_models() -> list[str]:
     return sorted(set(names) | {"ALNModel"})
 
 
-def _parse_model(top, base_dir, files, problems):
+def _strategy_kind(top):
+    """The strategy's name as written (``grid``, ``gradient``, ...), or None if it is malformed."""
+    node = top["strategy"][1] if "strategy" in top else None
+    if node is None:
+        return "grid"
+    if isinstance(node, yaml.ScalarNode):
+        return _value(node)
+    if isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+        return _value(node.value[0][0])
+    return None
+
+
+def _parse_model(top, base_dir, files, problems, plan=None):
     knode, node = top["model"]
     if not isinstance(node, yaml.MappingNode):
         v = _value(node) if not isinstance(node, yaml.SequenceNode) else None
@@ -379,6 +416,8 @@ def _parse_model(top, base_dir, files, problems):
         sc = _parse_connectome(top["connectome"][1], base_dir, files, problems)
         if sc is not None:
             Cmat, Dmat = sc.Cmat, sc.Dmat
+            if plan is not None:
+                plan["connectome"] = sc  # labels and centres (a per-region target frequency gradient)
     if "yaml" in spec:
         return _parse_yaml_model(spec, base_dir, files, problems, Cmat, Dmat)
     name = _value(spec["name"][1])
@@ -488,12 +527,7 @@ def _parse_hnn(node, base_dir, files, problems):
 
 def _hnn_key_node(node, message: str):
     """The node of the setting ``model.hnn.<key>`` a message names (its line), else ``node``."""
-    m = re.match(r"model\.hnn\.(\w+)", message)
-    if m and isinstance(node, yaml.MappingNode):
-        for knode, vnode in node.value:
-            if _value(knode) == m.group(1):
-                return vnode
-    return node
+    return _option_node(node, message, r"model\.hnn\.(\w+)") or node
 
 
 def _parse_connectome(node, base_dir, files, problems):
@@ -591,6 +625,10 @@ def _parse_integration(top, model, problems):
             stim = _parse_stimulus(vn, model, problems)
             if stim is not None:
                 kw["stimulus"] = stim
+        elif key == "initial_state":
+            init = _parse_initial_state(vn, model, problems)
+            if init is not None:
+                kw["initial_state"] = init
         else:
             v = _number(vn, f"integration.{key}", problems, positive=True)
             if v is not None:
@@ -602,6 +640,24 @@ def _parse_integration(top, model, problems):
     if "tr" in kw and not kw.get("bold"):
         problems.add(m["tr"][1], "integration.tr: the BOLD sampling period needs bold: true")
     return kw, seed
+
+
+def _parse_initial_state(node, model, problems):
+    """``{state variable: value}``: those states start at the value in every node and run (the
+    others are drawn from the run's seed)."""
+    states = list(model.spec()["state_names"]) if model is not None else None
+    out = {}
+    for name, (kn, vn) in _mapping(node, "integration.initial_state", problems).items():
+        if states is not None and name not in states:
+            close = difflib.get_close_matches(name, states, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.add(kn, f"integration.initial_state: the model has no state variable {name!r}{hint} "
+                             f"(states: {', '.join(states)})")
+            continue
+        v = _number(vn, f"integration.initial_state.{name}", problems)
+        if v is not None:
+            out[name] = float(v)
+    return out or None
 
 
 def timing_problems(run_kwargs: dict, model_dt: float = 0.1) -> list[tuple[str, str]]:
@@ -680,7 +736,7 @@ def _parse_space(top, model, function, problems):
     m = _mapping(node, "space", problems, SPACE_KEYS)
     known = model.param_names if model is not None else None
     parts, ok = {}, True
-    for key in SPACE_KEYS:
+    for key in ("grid", "bounds", "fixed"):
         if key not in m:
             continue
         sub = _mapping(m[key][1], f"space.{key}", problems)
@@ -713,11 +769,31 @@ def _parse_space(top, model, function, problems):
         if ok:
             problems.add(node, "space: needs at least one explored parameter (grid or bounds)")
         return None
+    per_node = None
+    if "per_node" in m:
+        pn = m["per_node"][1]
+        per_node = _value(pn) if isinstance(pn, (yaml.SequenceNode, yaml.ScalarNode)) else None
+        per_node = [per_node] if isinstance(per_node, str) else per_node
+        if not (isinstance(per_node, list) and per_node and all(isinstance(x, str) for x in per_node)):
+            problems.add(pn, f"space.per_node: expected a list of parameter names given bounds, got {_kind(pn)}")
+            return None
+        if model is None and function is not None:
+            problems.add(pn, "space.per_node: one value per node needs a model (a function has no nodes)")
+            return None
     try:
-        return ParameterSpace(parts.get("grid"), bounds=parts.get("bounds"), fixed=parts.get("fixed"))
+        space = ParameterSpace(parts.get("grid"), bounds=parts.get("bounds"), fixed=parts.get("fixed"),
+                               per_node=per_node)
     except ValueError as err:
-        problems.add(node, f"space: {err}")
+        where = m["per_node"][1] if str(err).startswith("per_node") else node
+        problems.add(where, f"space.{err}" if str(err).startswith("per_node") else f"space: {err}")
         return None
+    if per_node and model is not None:
+        try:
+            space.bind(model)
+        except ValueError as err:
+            problems.add(m["per_node"][1], f"space.per_node: {err}")
+            return None
+    return space
 
 
 def _grid_values(v):
@@ -761,7 +837,14 @@ def _parse_objectives(top, model, run_kwargs, base_dir, files, problems):
             problems.add(node, f"objectives: expected a list like '- fc: {{target: fc.csv}}', got {_kind(node)}")
             return []
     out = []
+    from ._yaml_gradient import KINDS
     for item in items:
+        if isinstance(item, yaml.MappingNode) and len(item.value) == 1 and \
+                _value(item.value[0][0]) in set(KINDS) - set(OBJECTIVES):
+            problems.add(item.value[0][0], f"objectives.{_value(item.value[0][0])}: a differentiable loss, for "
+                                           f"strategy: {{gradient: ...}} of a model (other strategies: "
+                                           f"{', '.join(OBJECTIVES)})")
+            continue
         m = _mapping(item, "objectives", problems, tuple(OBJECTIVES))
         if len(m) != 1:
             if m:
@@ -883,6 +966,11 @@ def build_objectives(plan: dict):
     built, problems = [], _Problems()
     for spec in plan["objectives"]:
         try:
+            if spec.get("gradient"):
+                from ._yaml_gradient import build
+                built.append(build(spec, model, run_kwargs,
+                                   lambda hidden, seed: _synthetic_output(model, hidden, seed, run_kwargs)))
+                continue
             built.append(_build_one(spec, model, run_kwargs))
         except (ValueError, TypeError, KeyError, DivergenceError) as err:
             problems.add(spec["node"], f"objectives.{spec['kind']}: {err}")
@@ -959,11 +1047,12 @@ def _parse_strategy(top, space, objectives, problems, model=None):
         problems.add(node, f"strategy: unknown strategy {kind!r}{hint} (expected {', '.join(STRATEGIES)})")
         return None
     where = onode if onode is not None else (top["space"][1] if "space" in top else None)
-    if kind == "gradient" and model is not None:
-        problems.add(where, "strategy.gradient: needs a loss with its gradient, which only a function study gives "
-                            "here (function: module:callable returning loss and grad__<param>); a model's gradient "
-                            "needs a differentiable objective (Python: AdjointEvaluation), not YAML objectives")
-        return None
+    space_ok = True
+    if kind == "gradient" and model is not None and hasattr(model, "run_batch") and space is not None:
+        space_ok = _check_gradient_space(top, model, space, problems)
+    if space is not None and space.per_node and kind not in ("gradient", "sbi"):
+        problems.add(where, f"strategy {kind}: per-node values (space.per_node) are explored by gradient and sbi "
+                            f"only, not yet by {kind}")
     try:
         if kind == "grid":
             strategy = GridSearch(**opts)
@@ -1006,14 +1095,53 @@ def _parse_strategy(top, space, objectives, problems, model=None):
         problems.add(where, f"strategy.{kind}: {err}")
         return None
     except ValueError as err:
-        problems.add(where, f"strategy.{kind}: {err}")
+        problems.add(_option_node(onode, str(err)) or where, f"strategy.{kind}: {err}")
         return None
-    if space is not None:
+    if space is not None and space_ok:
         try:
             strategy.check(space)
         except ValueError as err:
             problems.add(where, f"strategy {kind}: {err}")
     return strategy
+
+
+def _option_node(node, message: str, pattern: str = r"(\w+):"):
+    """The value node (in the mapping ``node``) of the option a message starts with (``pattern``'s
+    group: by default ``lr`` of ``lr: expected ...``), for its line; None if there is none."""
+    m = re.match(pattern, message)
+    if m and isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if _value(knode) == m.group(1):
+                return vnode
+    return None
+
+
+def _check_gradient_space(top, model, space, problems) -> bool:
+    """Every explored parameter of a model's gradient study has bounds and a derivative (not a
+    choice, an integer, a delay or a noise setting), each problem reported at its line in space."""
+    from .explorer.adjoint_eval import check_differentiable
+    nodes = {}
+    if isinstance(top["space"][1], yaml.MappingNode):
+        for knode, vnode in top["space"][1].value:
+            if _value(knode) in ("grid", "bounds") and isinstance(vnode, yaml.MappingNode):
+                nodes.update({_value(k): k for k, _ in vnode.value})
+    ok = True
+    for dim in space.dimensions:
+        where = nodes.get(dim.name, top["space"][1])
+        if dim.kind == "grid":
+            problems.add(where, f"space.grid.{dim.name}: a gradient study needs bounds [low, high] for every "
+                                f"explored parameter, not a list of values")
+        elif dim.kind == "categorical" or dim.scale == "int":
+            problems.add(where, f"space.bounds.{dim.name}: {'categories' if dim.kind == 'categorical' else 'integers'}"
+                                f" have no gradient; a gradient study needs real-valued bounds")
+        else:
+            try:
+                check_differentiable(model, [dim.name])
+                continue
+            except ValueError as err:
+                problems.add(where, f"space: {err}")
+        ok = False
+    return ok
 
 
 def _sbi_features(spec, node, problems):

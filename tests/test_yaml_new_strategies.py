@@ -212,12 +212,11 @@ def test_yaml_gradient_function_study_converges(fns):
         parse_study(GRAD_YAML.replace("lbfgsb", "sgd"), "grad.yaml", fns)
 
 
-def test_yaml_gradient_with_a_model_is_refused_in_one_line(tmp_path):
+def test_yaml_gradient_of_a_model_without_objective_is_refused_in_one_line(tmp_path):
     text = ("model: hopf\nintegration: {duration: 100}\nspace: {bounds: {K_gl: [0.0, 1.0]}}\n"
             "strategy: {gradient: {steps: 5}}\n")
     with pytest.raises(StudySpecError) as err:
         parse_study(text, "m.yaml", tmp_path)
     assert err.value.problems == [
-        "line 4: strategy.gradient: needs a loss with its gradient, which only a function study gives here "
-        "(function: module:callable returning loss and grad__<param>); a model's gradient needs a differentiable "
-        "objective (Python: AdjointEvaluation), not YAML objectives"]
+        "line 4: strategy.gradient: a model's gradient study needs one differentiable objective "
+        "(spectrum_correlation, log_spectral, peak_frequency, spectral_centroid, fc, dipole) under objectives:"]
