@@ -20,16 +20,25 @@ loss`
 :class:`fc_fit_loss`           ``1 - corr(upper triangle of FC, of the target FC)``
 :class:`dipole_rmse_loss`      RMSE to a target dipole, as :func:`..dipole.dipole_rmse`
 =============================  ============================================================
+
+The same objects serve the other strategies: given as ``Study(model, space, CMAES(...),
+objective=fc_fit_loss(...))`` (or Evolution, BayesOpt, GridSearch), each run stores the score
+``loss`` (the signal gradient is not computed into anything), so every strategy minimises the
+very number GradientDescent does. A study's identity includes :func:`objective_digest` (the
+objective's settings and targets), so a study resumed with another target is refused.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
 from .dipole import _aligned
 
 __all__ = ["sum_of_squares", "spectral_correlation_loss", "log_spectral_rmse_loss", "peak_frequency_loss",
-           "spectral_centroid_loss", "fc_fit_loss", "dipole_rmse_loss", "welch_with_vjp", "lorentzian"]
+           "spectral_centroid_loss", "fc_fit_loss", "dipole_rmse_loss", "welch_with_vjp", "lorentzian",
+           "objective_digest"]
 
 
 class sum_of_squares:
@@ -412,3 +421,20 @@ def _smooth_vjp(g, window_ms, dt):
     full = np.zeros(g.size + m - 1)
     full[(m - 1) // 2:(m - 1) // 2 + g.size] = g   # "same" keeps these samples of the full convolution
     return np.correlate(full, win, "valid")
+
+
+def objective_digest(objective) -> str | None:
+    """SHA-256 (hex) of the class and every setting (targets included) of one of this module's
+    objectives; None for any other callable. Stable across processes (array bytes, not ids)."""
+    cls = type(objective)
+    if cls.__module__ != __name__ or cls.__name__ not in __all__:
+        return None
+    h = hashlib.sha256(cls.__qualname__.encode())
+    for key, value in sorted(vars(objective).items()):
+        h.update(key.encode())
+        if isinstance(value, np.ndarray):
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()

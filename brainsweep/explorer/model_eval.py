@@ -48,6 +48,10 @@ class ModelEvaluation:
         Every explored and fixed name must be a model parameter.
     objective : callable ``objective(out) -> dict``, optional
         Scores (and arrays) from a run's outputs (see ``brainsweep.evaluation`` adapters).
+        A differentiable objective (``objective(out) -> (loss, {output: dloss/doutput})``,
+        :mod:`brainsweep.evaluation.differentiable`) is accepted as it is: each run stores its
+        ``loss`` score (the signal gradient is dropped), so CMA-ES, Evolution or BayesOpt
+        minimise the very loss a GradientDescent study of the same objective does.
     run_kwargs : dict
         Passed to ``model.run_batch`` (duration, dt, sampling_dt, bold, tr, stimulus, ...).
     keep : list of output names
@@ -74,7 +78,8 @@ class ModelEvaluation:
         if timing:
             raise ValueError("run_kwargs: " + "; ".join(f"{key}: {msg}" for key, msg in timing))
         if objective is not None and not callable(objective):
-            raise TypeError(f"objective: expected a callable out -> dict, got {type(objective).__name__}")
+            raise TypeError(f"objective: expected a callable out -> dict (or -> (loss, gradients)), got "
+                            f"{type(objective).__name__}")
         keep = [keep] if isinstance(keep, str) else list(keep or [])
         self.model = model
         self.fixed = dict(space.fixed)
@@ -127,6 +132,7 @@ class ModelEvaluation:
     def _objective_identity(self) -> str:
         """The objective's settings and targets (brainsweep's adapters), and the code hash of
         any part that is a user's own callable."""
+        from ..evaluation.differentiable import objective_digest
         from ..evaluation.objectives import Combine, objective_spec
         from ._evaluator_ref import code_hash
         if self.objective is None:
@@ -136,6 +142,9 @@ class ModelEvaluation:
         for part in parts:
             if objective_spec(part) is None:
                 h.update(f"code:{code_hash(part)}".encode())
+            digest = objective_digest(part)  # a differentiable objective: its settings and targets
+            if digest is not None:
+                h.update(f"settings:{digest}".encode())
         return h.hexdigest()
 
     # -- plain-data reference (see _evaluator_ref) ----------------------------------------
@@ -191,10 +200,7 @@ class ModelEvaluation:
         if isinstance(out, BaseException):
             return failure(idx, seed, out, t0, worker)
         try:
-            result = {} if self.objective is None else self.objective(out)
-            if not isinstance(result, dict):
-                raise TypeError(f"objective returned {type(result).__name__}; expected a dict")
-            result = dict(result)
+            result = {} if self.objective is None else _scores(self.objective(out))
             for name in self.keep:
                 if name not in out:
                     raise KeyError(f"keep: the model produced no output {name!r} "
@@ -203,6 +209,17 @@ class ModelEvaluation:
         except (Exception, SystemExit) as err:  # noqa: BLE001 - sys.exit in an objective: a failed run
             return failure(idx, seed, err, t0, worker)
         return classify(idx, seed, result, t0, worker)
+
+
+def _scores(result) -> dict:
+    """An objective's scores: its dict, or ``{"loss": loss}`` for a differentiable objective's
+    ``(loss, {output: dloss/doutput})``."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+        return {"loss": float(result[0])}
+    if not isinstance(result, dict):
+        raise TypeError(f"objective returned {type(result).__name__}; expected a dict of scores or "
+                        f"(loss, {{output: gradient}})")
+    return dict(result)
 
 
 class _FixedOnly:
