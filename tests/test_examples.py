@@ -133,3 +133,24 @@ def test_07_mpi_runs_on_the_worker_rank(tmp_path):
     workers = set(df["worker"])
     assert workers and all(not w.endswith(f":{root_pid}") for w in workers)  # evaluated on rank 1
     assert out.count("rank 0: pid") == 1  # only rank 0 prints
+
+
+def test_10_gradient_fit_stores_every_iterate_of_both_fits(tmp_path):
+    """Fast mode: the notebook's global (a, b) fit from a 2 x 2 grid of starts (Python) and the
+    2 x 68 per-region fit from the example's YAML study (made tiny); every iterate stored."""
+    from brainsweep.explorer import gradient_history
+    out = _run("10_gradient_fit.py", tmp_path)
+    _pngs(tmp_path, "10_loss.png", "10_landscape.png", "10_regions_loss.png", "10_regions_peaks.png")
+    h = gradient_history(load(tmp_path / "10_notebook.h5"))
+    assert len(h) == 12 and (h["status"] == "ok").all() and sorted(set(h["start"])) == [0, 1, 2, 3]
+    first = h[h["step"] == 0].sort_values("start")   # grid cell centres of a (0.04, 0.1), b (0.04, 0.09)
+    np.testing.assert_allclose(first[["a", "b"]].to_numpy(),
+                               [[0.055, 0.0525], [0.055, 0.0775], [0.085, 0.0525], [0.085, 0.0775]])
+    best = h.loc[h["loss"].idxmin()]
+    assert f"best a={best['a']:.4f}, b={best['b']:.4f}" in out
+    regions = load(tmp_path / "10_regions.h5")
+    names = [f"{p}__{i}" for p in "ab" for i in range(68)]
+    assert regions.space.names == names and len(regions.df) == 2
+    assert (regions.df[["a__0", "b__0"]].iloc[0].to_numpy() == [0.07, 0.065]).all()
+    assert "10_gradient_fit_fast.yaml" in regions.attachments
+    assert re.search(r"part 2: 136 parameters, 2 iterates, loss [\d.]+ -> [\d.]+", out)

@@ -129,6 +129,11 @@ class AdjointEvaluation(FunctionEvaluator):
         return out
 
     @property
+    def objective(self):
+        """The differentiable objective ``objective(outputs) -> (loss, {output: dloss/doutput})``."""
+        return self._objective
+
+    @property
     def identity(self) -> str:
         """What the evaluation computes: model class, parameters and network, objective settings,
         run settings and explored names (hashed), so a resumed study is the same computation."""
