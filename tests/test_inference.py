@@ -432,3 +432,53 @@ def test_log_psd_and_moments_against_scipy():
     assert np.allclose(mom[:, 0], out["x"].mean(axis=1)) and np.allclose(mom[:, 1], np.log10(out["x"].std(axis=1)))
     with pytest.raises(ValueError, match="simulate longer"):
         features.log_psd(key="x", resolution=0.01)(out)
+
+
+def test_ensemble_is_the_mixture_of_its_members_and_reloads(tmp_path):
+    import torch
+    from sbi.inference.posteriors import DirectPosterior
+    with pytest.raises(ValueError, match="ensemble: expected a positive number"):
+        SBI(features=take_x, ensemble=0)
+    with pytest.raises(ValueError, match="ensemble: .*rounds=1"):
+        SBI(features=take_x, rounds=2, x_obs=X0, ensemble=2)
+    sbi = SBI(simulations=100, batch=100, features=take_x, density_estimator=TINY, ensemble=3,
+              training={"max_num_epochs": 5})
+    path = str(tmp_path / "ens.h5")
+    sbi.study(gaussian, SPACE, path, seed=3).run(progress=False)
+    doc = load(path).strategy_state["estimator"]
+    assert len(doc["ensemble"]) == 3 and "state" not in doc and load(path).strategy["ensemble"] == 3
+    assert len(sbi.training_info["epochs"]) == 3 and sbi.training_info["n_train"] == 100
+    post = posterior(path)
+    members = post.estimator
+    w0 = [v for k, v in members[0].state_dict().items() if "weight" in k][0]
+    w1 = [v for k, v in members[1].state_dict().items() if "weight" in k][0]
+    assert not torch.equal(w0, w1)                        # different seeds: different networks
+    # the stored posterior is the equal-weight mixture: log p = log mean_k p_k (sbi's DirectPosterior each)
+    theta = np.array([[0.4, 1.5], [-1.0, 0.3], [2.0, 5.0]])
+    each = [DirectPosterior(posterior_estimator=m, prior=post.prior.torch_prior())
+            .log_prob(torch.as_tensor(post.prior.to_theta(theta), dtype=torch.float32),
+                      x=torch.as_tensor(X0, dtype=torch.float32), norm_posterior=False).numpy()
+            for m in members]
+    mixture = np.log(np.mean(np.exp(np.array(each, dtype=float)), axis=0))
+    assert np.allclose(post.log_prob(theta, X0), mixture, atol=1e-5)
+    assert np.array_equal(post.sample(200, X0, seed=4), sbi.posterior().sample(200, X0, seed=4))
+    # a resumed finished study neither retrains nor changes the ensemble
+    again = SBI(simulations=100, batch=100, features=take_x, density_estimator=TINY, ensemble=3,
+                training={"max_num_epochs": 5})
+    again.study(gaussian, SPACE, path).run(progress=False)
+    assert np.array_equal(again.posterior().sample(50, X0, seed=1), post.sample(50, X0, seed=1))
+
+
+def test_stored_calibration_is_on_the_held_out_runs_only(trained):
+    """The stored SBC was computed on the runs after the training ones, which training never saw."""
+    from brainsweep.inference.sbc import calibrate
+    sbi, res, path = trained
+    data = training_data(path)
+    assert data["holdout"].sum() == 200 and not data["holdout"][:600].any() and data["holdout"][600:].all()
+    assert sbi.training_info["n_train"] == 600
+    held = data["holdout"] & (data["status"] == "ok")
+    seed = int(np.random.SeedSequence([11, 0xCA1]).generate_state(1, np.uint32)[0])  # the strategy's
+    again = calibrate(sbi.posterior(), data["theta"][held], data["x"][held], 200, seed)
+    assert np.array_equal(again["ranks"], calibration(res)["ranks"])
+    on_training = calibrate(sbi.posterior(), data["theta"][:200], data["x"][:200], 200, seed)
+    assert not np.array_equal(on_training["ranks"], calibration(res)["ranks"])

@@ -97,30 +97,48 @@ def train_npe(theta: np.ndarray, x: np.ndarray, prior, build: dict, training: di
 
 
 def estimator_to_plain(estimator, build: dict, theta_dim: int, x_dim: int) -> dict:
-    """The estimator as plain data (see the module docstring)."""
+    """The estimator (or a list of them: an ensemble) as plain data (see the module docstring):
+    one estimator's tensors under ``state``, an ensemble's under ``ensemble`` (one dict each)."""
     import sbi
     import torch
-    state = {k: v.detach().cpu().numpy().copy() for k, v in estimator.state_dict().items()}
-    return {"format": 1, "method": "NPE", "build": dict(build), "theta_dim": int(theta_dim),
-            "x_dim": int(x_dim), "state": state,
-            "versions": {"sbi": sbi.__version__, "torch": torch.__version__}}
+    members = estimator if isinstance(estimator, list) else [estimator]
+    states = [{k: v.detach().cpu().numpy().copy() for k, v in m.state_dict().items()} for m in members]
+    doc = {"format": 1, "method": "NPE", "build": dict(build), "theta_dim": int(theta_dim),
+           "x_dim": int(x_dim), "versions": {"sbi": sbi.__version__, "torch": torch.__version__}}
+    if isinstance(estimator, list):
+        doc["ensemble"] = states
+    else:
+        doc["state"] = states[0]
+    return doc
 
 
 def estimator_from_plain(doc: dict):
-    """Rebuild the estimator :func:`estimator_to_plain` stored (same weights, no training)."""
-    import torch
+    """Rebuild the estimator :func:`estimator_to_plain` stored (same weights, no training): one
+    estimator, or a list for an ensemble."""
     if not isinstance(doc, dict) or doc.get("format") != 1 or doc.get("method") != "NPE":
         raise ValueError("stored estimator: not a document written by brainsweep.inference (format 1, NPE)")
     build = doc["build"]
     if build.get("model") not in DENSITY_ESTIMATORS:
         raise ValueError(f"stored estimator: density estimator {build.get('model')!r} is not one of "
                          f"{DENSITY_ESTIMATORS}")
+    if "ensemble" in doc:
+        if not isinstance(doc["ensemble"], list) or not doc["ensemble"]:
+            raise ValueError("stored estimator: 'ensemble' must be a non-empty list of weight dicts")
+        return [_rebuilt(doc, state) for state in doc["ensemble"]]
+    return _rebuilt(doc, doc["state"])
+
+
+def _rebuilt(doc: dict, stored: dict):
+    """One network of ``doc``'s build with the ``stored`` tensors (placeholders, then strict load)."""
+    import torch
     d, k = int(doc["theta_dim"]), int(doc["x_dim"])
     placeholder = lambda n: torch.stack([torch.zeros(n), torch.ones(n)])  # noqa: E731
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the build draws random permutations; the stored ones replace them
-        estimator = _build(build, placeholder(d), placeholder(k))
-    state = {key: torch.as_tensor(np.asarray(v)) for key, v in doc["state"].items()}
+        estimator = _build(doc["build"], placeholder(d), placeholder(k))
+    if not isinstance(stored, dict):
+        raise ValueError("stored estimator: its weights must be a dict of arrays")
+    state = {key: torch.as_tensor(np.asarray(v)) for key, v in stored.items()}
     expected = set(estimator.state_dict())
     if set(state) != expected:
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
@@ -135,20 +153,25 @@ def estimator_from_plain(doc: dict):
 class Posterior:
     """An amortised posterior: condition on any feature vector ``x``.
 
-    Samples are in parameter units (log-scaled parameters exponentiated, integers rounded), one
-    column per parameter in :attr:`names` order. ``sbi_posterior`` is sbi's ``DirectPosterior``
-    on the prior's coordinates (see :mod:`brainsweep.inference._prior`).
+    ``estimator`` is one trained network or a list of them (an ensemble: the equal-weight
+    mixture of their posteriors, sbi's ``EnsemblePosterior``). Samples are in parameter units
+    (log-scaled parameters exponentiated, integers rounded), one column per parameter in
+    :attr:`names` order. ``sbi_posterior`` is sbi's ``DirectPosterior`` (or
+    ``EnsemblePosterior``) on the prior's coordinates (see :mod:`brainsweep.inference._prior`).
     """
 
     def __init__(self, estimator, prior, threads: int = 1):
-        from sbi.inference.posteriors import DirectPosterior
+        from sbi.inference.posteriors import DirectPosterior, EnsemblePosterior
         self.prior, self.names, self.threads = prior, list(prior.names), threads
         self.estimator = estimator
-        self.sbi_posterior = DirectPosterior(posterior_estimator=estimator, prior=prior.torch_prior())
-        self.x_dim = int(estimator.condition_shape[-1])
+        members = estimator if isinstance(estimator, list) else [estimator]
+        direct = [DirectPosterior(posterior_estimator=m, prior=prior.torch_prior()) for m in members]
+        self.sbi_posterior = EnsemblePosterior(direct) if isinstance(estimator, list) else direct[0]
+        self.x_dim = int(members[0].condition_shape[-1])
 
     def __repr__(self) -> str:
-        return f"<Posterior over {self.names} given {self.x_dim} features>"
+        kind = f"an ensemble of {len(self.estimator)} estimators" if isinstance(self.estimator, list) else "NPE"
+        return f"<Posterior over {self.names} given {self.x_dim} features ({kind})>"
 
     def _x(self, x):
         arr = np.asarray(x, dtype=float).ravel()

@@ -13,8 +13,9 @@ from the prior the space's bounds define (:class:`~._prior.BoxPrior`) with the s
 numpy generator; every run returns its feature vector as scores ``x_000..`` (see
 :mod:`._evaluator`); after the tell of the last training batch sbi's NPE is trained (seeded,
 ``threads`` torch threads) and the trained estimator is kept in the strategy state as plain data
-(:mod:`._posterior_io`). ``calibration`` further prior simulations, never trained on, then give
-simulation-based calibration ranks and expected coverage (sbi's ``run_sbc``), also in the state.
+(:mod:`._posterior_io`); with ``ensemble=k`` k estimators are trained with different seeds and
+the posterior is their mixture. ``calibration`` further prior simulations, never trained on, then
+give simulation-based calibration ranks and expected coverage (sbi's ``run_sbc``), also in the state.
 
 Resuming: stored simulations are kept; a study killed during training trains again from the same
 simulations with the same seed (the same estimator on the same machine and thread count).
@@ -77,6 +78,12 @@ class SBI(Strategy):
     training : dict
         Arguments of sbi's ``NPE.train`` (``max_num_epochs``, ``training_batch_size``,
         ``learning_rate``, ``validation_fraction``, ``stop_after_epochs``, ``clip_max_norm``).
+    ensemble : int
+        Number of estimators trained on the same simulations with different seeds (so different
+        initial weights, validation splits and batches); the posterior is their equal-weight
+        mixture (sbi's ``EnsemblePosterior``). A single NPE is often overconfident (Hermans et
+        al. 2022); an ensemble is wider where the members disagree. Costs ``ensemble`` times the
+        training. Amortised studies only (rounds=1).
     calibration : int
         Held-out prior simulations for simulation-based calibration (0: none).
     calibration_samples : int
@@ -90,7 +97,7 @@ class SBI(Strategy):
     def __init__(self, method: str = "NPE", simulations: int = 1000, rounds: int = 1, features=None,
                  batch: int | None = None, density_estimator="zuko_maf", training: dict | None = None,
                  calibration: int = 0, calibration_samples: int = 500, threads: int = 1, x_obs=None,
-                 truncation: float = 1e-4):
+                 truncation: float = 1e-4, ensemble: int = 1):
         if method not in _METHODS:
             raise ValueError(f"method: {method!r} is not supported; expected one of {_METHODS}")
         if not _positive_int(simulations) or simulations < MIN_SIMULATIONS:
@@ -103,6 +110,11 @@ class SBI(Strategy):
         if rounds > 1 and calibration:
             raise ValueError("calibration: simulation-based calibration needs an amortised posterior "
                              "(rounds=1); a sequential posterior is valid only near x_obs")
+        if not _positive_int(ensemble):
+            raise ValueError(f"ensemble: expected a positive number of estimators, got {ensemble!r}")
+        if rounds > 1 and ensemble > 1:
+            raise ValueError("ensemble: an ensemble of estimators is supported for amortised studies "
+                             "(rounds=1) only")
         if not 0.0 < float(truncation) < 0.5:
             raise ValueError(f"truncation: expected a posterior mass in (0, 0.5), got {truncation!r}")
         if features is None or not callable(features):
@@ -124,6 +136,7 @@ class SBI(Strategy):
         self.threads = int(threads)
         self.x_obs = None if x_obs is None else np.asarray(x_obs, dtype=float).ravel()
         self.truncation = float(truncation)
+        self.ensemble = int(ensemble)
         self._reset()
 
     def _reset(self) -> None:
@@ -150,7 +163,8 @@ class SBI(Strategy):
                 "training": self.training, "calibration": self.calibration,
                 "calibration_samples": self.calibration_samples,
                 "features": spec if spec is not None else feature_identity(self.features),
-                **({"x_obs": self.x_obs.tolist(), "truncation": self.truncation} if self.rounds > 1 else {})}
+                **({"x_obs": self.x_obs.tolist(), "truncation": self.truncation} if self.rounds > 1 else {}),
+                **({"ensemble": self.ensemble} if self.ensemble > 1 else {})}  # older files: no key
 
     def check(self, space: ParameterSpace) -> None:
         BoxPrior(space)
@@ -306,8 +320,19 @@ class SBI(Strategy):
             raise ValueError(f"SBI: only {len(theta)} of {n} simulations gave finite features "
                              f"(excluded: {self.excluded}); NPE needs at least {MIN_SIMULATIONS}. "
                              f"Check the features and the prior bounds")
-        seed = int(np.random.SeedSequence([self._seed, 0x7A1]).generate_state(1, np.uint32)[0])
-        estimator, info = train_npe(theta, x, self._prior, self.build, self.training, seed, self.threads)
+        members, infos = [], []
+        for k in range(self.ensemble):  # member 0 has the seed of a single estimator
+            entropy = [self._seed, 0x7A1] + ([k] if k else [])
+            seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
+            estimator, info = train_npe(theta, x, self._prior, self.build, self.training, seed, self.threads)
+            members.append(estimator)
+            infos.append(info)
+        if self.ensemble > 1:
+            estimator = members
+            info = {"epochs": [i["epochs"] for i in infos],
+                    "best_validation_loss": [i["best_validation_loss"] for i in infos],
+                    "seconds": float(sum(i["seconds"] for i in infos)), "n_train": infos[0]["n_train"],
+                    "ensemble": self.ensemble}
         info["excluded"] = self.excluded
         info["round"] = n // self.simulations
         self._estimator, self.training_info = estimator, info
