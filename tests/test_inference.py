@@ -482,3 +482,16 @@ def test_stored_calibration_is_on_the_held_out_runs_only(trained):
     assert np.array_equal(again["ranks"], calibration(res)["ranks"])
     on_training = calibrate(sbi.posterior(), data["theta"][:200], data["x"][:200], 200, seed)
     assert not np.array_equal(on_training["ranks"], calibration(res)["ranks"])
+
+
+def test_yaml_sbi_takes_an_ensemble(tmp_path, monkeypatch):
+    from brainsweep.studyfile import StudySpecError, parse_study
+    (tmp_path / "bs_ens_fns.py").write_text("def f(p):\n    return {'x': [p['mu']]}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = ("function: bs_ens_fns:f\npath: e.h5\nspace: {bounds: {mu: [0.0, 1.0]}}\nstrategy:\n"
+            "  sbi: {simulations: 40, ensemble: 3, features: {moments: {key: x}}}\n")
+    sbi = parse_study(text, "e.yaml", tmp_path)["strategy"]
+    assert sbi.ensemble == 3 and sbi.config()["ensemble"] == 3
+    assert "ensemble" not in SBI(features=take_x).config()     # files of single-NPE studies keep their config
+    with pytest.raises(StudySpecError, match="ensemble: expected a positive number of estimators, got 0"):
+        parse_study(text.replace("ensemble: 3", "ensemble: 0"), "e.yaml", tmp_path)
