@@ -5,10 +5,13 @@
 >>> loss, grads = gradient(model, sum_of_squares(target, key="x"), wrt=["K_gl", "a"],
 ...                        duration=200.0, dt=0.1, sampling_dt=1.0, seed=3, per_node=["a"])
 
-What is covered: every model defined by a YAML file — TVB-O's (:func:`brainsweep.models.from_yaml`)
-and brainsweep's own definitions of the built-ins (Hopf, FitzHugh-Nagumo, Wilson-Cowan,
-Jansen-Rit, thalamic; not Wong-Wang's algebraic states, Kuramoto's ``n_nodes``, ALN's numba
-code) — with its equations taken from that definition (:mod:`._symbolic`); runs without stimulus,
+What is covered: every model of the zoo. Every model defined by a YAML file — TVB-O's
+(:func:`brainsweep.models.from_yaml`) and brainsweep's own definitions of the built-ins (Hopf,
+FitzHugh-Nagumo, Wilson-Cowan, Jansen-Rit, thalamic, Kuramoto with its ``n_nodes`` read from the
+run's constants, Wong-Wang with its algebraic rate states) — with its equations taken from that
+definition (:mod:`._symbolic`); ALN with its equations traced from the numba right-hand side the
+engine runs, transfer-table slopes, adaptation and squared-weight coupling included
+(:mod:`._aln`; Euler, as ALN allows); runs without stimulus,
 deterministic or stochastic (OU / white noise of the run's seed, held fixed: the gradient is that
 of the run with that noise realisation, :mod:`._noise`), Euler and Heun exactly as the engine
 integrates them (coupling and delays rounded to steps, history = initial state, coupling and
@@ -31,7 +34,7 @@ from ..noise import seed_state
 from ._bold import balloon_backward, balloon_forward, rest
 from ._codegen import load_kernels
 from ._noise import NoiseSource
-from ._specs import SymbolicSpec, spec_for
+from ._specs import SymbolicSpec, check_supported, fixed_params, initial_value_params, spec_for, variant_of
 
 __all__ = ["gradient", "forward", "SymbolicSpec"]
 
@@ -65,12 +68,7 @@ def _bold_setup(model, bold, tr, bold_dt, dt, n_steps, N):
 def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt=(), bold=False, tr=None,
            bold_dt=None):
     cls = type(model)
-    if cls.coupling_squared if hasattr(cls, "coupling_squared") else False:
-        raise ValueError(f"{cls.__name__}: coupling with squared weights has no adjoint here")
-    if getattr(cls, "algebraic_vars", ()):
-        raise ValueError(f"{cls.__name__}: algebraic state variables have no adjoint here")
-    if getattr(cls, "model_def", None) is None:
-        spec_for(model)  # a model without symbolic equations: the clear error now, before anything runs
+    check_supported(cls)  # a model without equations the adjoint reads: the clear error now
     mspec = cls.spec()
     pnames = list(mspec["param_names"])
     pd = model.params.to_dict()
@@ -83,8 +81,9 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
     if sample_every < 1 or abs(sample_every * dt - sampling_dt) > 1e-9 * sampling_dt:
         raise ValueError(f"sampling_dt {sampling_dt} ms is not a whole number of steps of dt = {dt} ms")
     integrator = cls.integrator if integrator is None else integrator
-    if integrator not in ("euler", "heun"):
-        raise ValueError(f"integrator: expected 'euler' or 'heun', got {integrator!r}")
+    allowed = [m for m in ("euler", "heun") if m in getattr(cls, "integrators", ("euler", "heun"))]
+    if integrator not in allowed:
+        raise ValueError(f"integrator: {cls.__name__} integrates with {allowed}, got {integrator!r}")
     net = model.network
     N = net.n_nodes
     specs = mspec["params"]
@@ -92,7 +91,7 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
     for k, name in enumerate(pnames):
         P[:, k] = specs[name].as_float(pd[name])
     steps = net.delay_steps(pd.get("signalV"), dt)
-    indptr, indices, w, _ = net.csr()
+    indptr, indices, w, w2 = net.csr()
     delays = np.ascontiguousarray(net.csr_delays(steps))
     lst = np.zeros((N, max(len(cls.local_delays), 1)), dtype=np.int64)
     for m, (_, pname) in enumerate(cls.local_delays):  # as the engine: rounded to steps per node
@@ -106,19 +105,22 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
     if seed is None:
         raise ValueError("gradient: give seed= (the initial state is drawn from it, as model.run does)")
     rng_state, init_rng = seed_state(int(seed))
+    if hasattr(model, "_prepare"):  # ALN: its run's initial values (filtered sigmas, clip count)
+        initial_state = model._prepare(integrator, initial_state)
     X0 = model._initial_state_array(initial_state, init_rng)
     out_names = list(mspec["output_names"])
     kern = load_kernels(cls, lambda: spec_for(model), pnames, out_names,
-                        [n for n in wrt if n in pnames and mspec["params"][n].choices is None])
+                        [n for n in wrt if n in pnames and mspec["params"][n].choices is None], variant_of(model))
     const = model.constants(dt=dt) if "dt" in inspect.signature(model.constants).parameters else model.constants()
     stride = max(len(cls.coupled_vars), 1) * N  # flat H: (step, quantity, node)
     off = np.ascontiguousarray(indices - delays * stride).astype(np.int64)
     loff = np.ascontiguousarray(np.arange(N)[:, None] - lst * stride).astype(np.int64)
     return dict(kern=kern, off=off, loff=loff, bold=_bold_setup(model, bold, tr, bold_dt, dt, n_steps, N), n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
-                const=tuple(const), indptr=indptr, indices=indices, w=w, delays=delays, lst=lst,
+                const=tuple(const), indptr=indptr, indices=indices, w=w, w2=w2, delays=delays, lst=lst,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
                 pnames=pnames, N=N, NS=len(mspec["state_names"]), NC=len(cls.coupled_vars), D=D,
-                NCT=len(cls.coupled_vars) - len(cls.local_only_vars) + len(cls.local_delays),
+                NCT=(len(cls.coupled_vars) - len(cls.local_only_vars)) * (2 if cls.coupling_squared else 1)
+                + len(cls.local_delays),
                 noise=NoiseSource(cls, P, pnames, rng_state, dt))
 
 
@@ -148,7 +150,7 @@ def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
     XP = ws["XP"][:n] if s["heun"] else ws["XP"]
     b = s["bold"]
     s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
-                      s["off"], s["w"], s["loff"], s["diff"], s["rowsum"], s["sample_every"],
+                      s["off"], s["w"], s["w2"], s["loff"], s["diff"], s["rowsum"], s["sample_every"],
                       Y, INP, s["noise"].active, CS, XP, b["k"] if s["first_pass"] else -1, b["every"], b["off"],
                       b["scale"], b["ZACC"], b["Z"])
     return X, H, base, INP, CS, XP
@@ -213,6 +215,22 @@ def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed
     return _outputs(s, Y)
 
 
+def _check_differentiable(model, names):
+    """A clear error, before anything runs, for a parameter that has no derivative here."""
+    cls = type(model)
+    specs = cls.spec()["params"]
+    for name in names:
+        if name not in specs:
+            raise ValueError(f"gradient: unknown parameter {name!r} of {cls.__name__}")
+        if specs[name].choices is not None:
+            raise ValueError(f"gradient: parameter {name!r} is a choice {specs[name].choices}; it has no derivative")
+        if name == "signalV" or name in {pn for _, pn in cls.local_delays}:
+            raise ValueError(f"gradient: {name} sets delays rounded to whole steps; it has no derivative")
+        why = fixed_params(model).get(name)
+        if why:
+            raise ValueError(f"gradient: parameter {name!r} of {cls.__name__} {why}; it has no derivative here")
+
+
 def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, integrator=None,
              seed=None, initial_state=None, per_node=(), checkpoint_every=None, bold=False, tr=None, bold_dt=None):
     """(loss, {param: dloss/dparam}) of ``objective`` on a run of ``model`` (with a seed's noise held fixed).
@@ -235,15 +253,9 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     The gradient is the same either way.
     """
     wrt = list(wrt)
+    _check_differentiable(model, wrt + list(per_node))
     s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt, bold, tr, bold_dt)
     for name in wrt + list(per_node):
-        if name not in s["pnames"]:
-            raise ValueError(f"gradient: unknown parameter {name!r} of {type(model).__name__}")
-        p = type(model).spec()["params"][name]
-        if p.choices is not None:
-            raise ValueError(f"gradient: parameter {name!r} is a choice {p.choices}; it has no derivative")
-        if name == "signalV" or name in {pn for _, pn in type(model).local_delays}:
-            raise ValueError(f"gradient: {name} sets delays rounded to whole steps; it has no derivative")
         if name in s["noise"].params:
             raise ValueError(f"gradient: {name} sets the noise, which the gradient holds fixed (the realisation of "
                              f"the seed); it has no derivative here")
@@ -275,9 +287,12 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
         X, H, base, INP, CS, XP = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k],
                                                                                       scratch)
         s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
-                           s["indptr"], s["indices"], s["w"], s["delays"], s["lst"], s["diff"], s["rowsum"],
+                           s["indptr"], s["indices"], s["w"], s["w2"], s["delays"], s["lst"], s["diff"], s["rowsum"],
                            s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active, CS, XP, bold_k, b["every"],
                            b["LZ"])
+    states = type(model).spec()["state_names"]
+    for state, pname in initial_value_params(model, initial_state).items():  # x(0) set by a parameter
+        GP[:, s["pnames"].index(pname)] += lam[:, states.index(state)]
     out = {}
     for name in wrt:
         col = GP[:, s["pnames"].index(name)]

@@ -23,6 +23,10 @@ from ._specs import DT, SymbolicSpec
 from ._template import TEMPLATE
 
 _LOADED: dict = {}
+#: a generated function longer than this (lines) is compiled once and called, not inlined: numba
+#: compiles an inlined body at each of its call sites (ALN's rhs VJP, ~220 lines, called at 3
+#: sites of the backward sweep: 140 s of compilation inlined, measured on a loaded machine)
+_INLINE_MAX_LINES = 150
 #: functions whose derivative is zero almost everywhere (sympy leaves it unevaluated)
 _STEPS = (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)
 
@@ -94,6 +98,8 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
         else:
             lines.append(f"    {target} {_code(sp.Float(0.0) if e == 0 else e)}")
     lines.append("    return 0")
+    if len(lines) > _INLINE_MAX_LINES:  # a call costs less than compiling the body at every call site
+        lines[0] = "@njit(cache=True, error_model='numpy')"
     return "\n".join(lines)
 
 
@@ -120,14 +126,14 @@ def _uses(expr, sym, derived) -> bool:
 
 
 def _vjp_function(name, lam, states, params, pidx, derived, unpack) -> str:
-    """``params``: the parameter symbols to differentiate for (the others are constants here)."""
-    """``def name(x, p, v, vx, vp, i)``: vx += d lam/dx, vp[i] += d lam/dp (lam: v . h(x, p))."""
+    """``def name(x, p, const, v, vx, vp, i)``: vx += d lam/dx, vp[i] += d lam/dp (lam: v . h(x, p));
+    ``params``: the parameter symbols to differentiate for (the others are constants here)."""
     xs = [s for s in states if _uses(lam, s, derived)]
     pl = [s for s in params if _uses(lam, s, derived)]
     before, d = _vjp(lam, xs + pl, derived)
     t = [(f"+vx[{list(states).index(s)}]", e) for s, e in zip(xs, d)]
     t += [(f"+vp[i, {pidx[s]}]", e) for s, e in zip(pl, d[len(xs):])]
-    return _function(name, "x, p, v, vx, vp, i", t, unpack, before)
+    return _function(name, "x, p, const, v, vx, vp, i", t, unpack, before)
 
 
 def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], output_names: list[str],
@@ -137,6 +143,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     params = {sp.Symbol(n, real=True): f"p[{k}]" for k, n in enumerate(param_names)}
     dparams = [s for s in params if s.name in set(wrt)]
     states = {s: f"x[{k}]" for k, s in enumerate(spec.states)}
+    states.update(spec.constants)  # read from const wherever the equations use them
     cpl = {s: f"c[{k}]" for k, s in enumerate(spec.coupling)}
     inp = {s: f"inp[{k}]" for k, s in enumerate(spec.inputs)}
     pidx = {s: k for k, s in enumerate(params)}
@@ -155,7 +162,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     ns, nc = len(spec.states), len(spec.coupling)
     t = [(f"vx[{k}] =", d[k]) for k in range(ns)] + [(f"vc[{k}] =", d[ns + k]) for k in range(nc)]
     t += [(f"+vp[i, {pidx[s]}]", e) for s, e in zip(pl, d[ns + nc:])]
-    fn = [_function("_f_vjp", "x, c, inp, p, dt, v, vx, vc, vp, i", t,
+    fn = [_function("_f_vjp", "x, c, inp, p, const, dt, v, vx, vc, vp, i", t,
                     {**states, **cpl, **inp, **params, **vmap, DT: "dt"}, before)]
     # coupled quantities h(x, p): forward (only without the model's coupled_fn) and VJP (+=)
     w = sp.symbols(f"adjw_0:{len(spec.coupled)}", real=True)
@@ -164,7 +171,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     fn.append(_vjp_function("_h_vjp", hl, spec.states, dparams, pidx, der, {**states, **params, **wmap}))
     # outputs o(x, p) and their VJP (+=)
     outs = [sp.sympify(spec.outputs[n]) for n in output_names]
-    fn.append(_function("_o", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(outs)],
+    fn.append(_function("_o", "x, p, const, out", [(f"out[{k}] =", e) for k, e in enumerate(outs)],
                         {**states, **params}, _needed(outs, der)))
     u = sp.symbols(f"adju_0:{len(outs)}", real=True)
     umap = {s: f"v[{k}]" for k, s in enumerate(u)}
@@ -176,31 +183,35 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
         coupled_def = "_h = _inline(_coupled_jit.py_func)"
     else:
         coupled_import = ""
-        coupled_def = _function("_h_gen", "x, p, out", [(f"out[{k}] =", e) for k, e in enumerate(spec.coupled)],
-                                {**states, **params}, _needed(spec.coupled, der)) + "\n\n\n@_inline\ndef _h(x, p, const, out):\n    _h_gen(x, p, out)"
+        coupled_def = _function("_h_gen", "x, p, const, out", [(f"out[{k}] =", e) for k, e in enumerate(spec.coupled)],
+                                {**states, **params}, _needed(spec.coupled, der)) + "\n\n\n@_inline\ndef _h(x, p, const, out):\n    _h_gen(x, p, const, out)"
     rhs = model_cls.rhs
     coupled_vars = list(model_cls.coupled_vars)
     ncn = len(coupled_vars) - len(getattr(model_cls, "local_only_vars", ()))
     local_c = tuple(coupled_vars.index(v) for v, _ in getattr(model_cls, "local_delays", ()))
-    if len(spec.coupling) != ncn + len(local_c) or len(spec.coupled) != len(coupled_vars):
+    sq = bool(getattr(model_cls, "coupling_squared", False))
+    nct = ncn * (2 if sq else 1) + len(local_c)
+    if len(spec.coupling) != nct or len(spec.coupled) != len(coupled_vars):
         raise ValueError(f"{model_cls.__name__}: the symbolic spec has {len(spec.coupling)} coupling entries and "
-                         f"{len(spec.coupled)} coupled quantities; the engine has {ncn + len(local_c)} and "
+                         f"{len(spec.coupled)} coupled quantities; the engine has {nct} and "
                          f"{len(coupled_vars)}")
+    alg = tuple(s.name in set(getattr(model_cls, "algebraic_vars", ())) for s in spec.states)
     return Template(TEMPLATE).substitute(
         MODEL=model_cls.__name__, RHS_MODULE=rhs.__module__, RHS_NAME=rhs.__name__,
         COUPLED_IMPORT=coupled_import, COUPLED_DEF=coupled_def, GENERATED="\n\n\n".join(fn),
+        EXTRA_IMPORT="\n".join(spec.imports), SQ=sq, ALG=repr(alg), HAS_ALG=any(alg),
         NS=len(spec.states), NC=len(coupled_vars), NCN=ncn, NL=len(local_c), LOCAL_C=repr(local_c + (0,)),
         NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1), NP=len(param_names))
 
 
-def _definition_key(model_cls, param_names, output_names, wrt) -> str:
+def _definition_key(model_cls, param_names, output_names, wrt, variant="") -> str:
     """A hash of everything the generated source depends on, computed without sympy: the
     adjoint's own modules, the model's numba functions' modules and, for a model from a TVB-O
     file, the file and its coupling's bytes and the input channels."""
     import numba
 
     here = sys.modules[__name__]
-    mods = [here] + [sys.modules[f"{__package__}.{m}"] for m in ("_specs", "_symbolic", "_template")]
+    mods = [here] + [sys.modules[f"{__package__}.{m}"] for m in ("_specs", "_symbolic", "_template", "_aln")]
     parts = [inspect.getsource(m) for m in mods]
     parts += [inspect.getsource(sys.modules[f.__module__]) for f in (model_cls.rhs, model_cls.coupled_fn) if f]
     for attr in ("yaml_path", "coupling_path"):
@@ -209,23 +220,24 @@ def _definition_key(model_cls, param_names, output_names, wrt) -> str:
                 parts.append(fh.read().decode(errors="replace"))
     parts += [repr((model_cls.__name__, model_cls.name, tuple(param_names), tuple(output_names), tuple(wrt),
                     tuple(model_cls.input_channels), tuple(model_cls.coupled_vars),
-                    tuple(getattr(model_cls, "local_delays", ())))), sys.version, numba.__version__]
+                    tuple(getattr(model_cls, "local_delays", ())), variant)), sys.version, numba.__version__]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def load_kernels(model_cls, spec_of, param_names, output_names, wrt=()):
+def load_kernels(model_cls, spec_of, param_names, output_names, wrt=(), variant=""):
     """The imported kernel module for ``model_cls`` (generated and cached on first use).
     ``spec_of()`` gives the model's SymbolicSpec; it is called only when the module is not in
     the kernel cache yet (sympy's differentiation takes 0.1-20 s per model). One module per set
-    of parameters ``wrt`` (its backward sweep computes their derivatives only)."""
-    from . import _symbolic  # noqa: F401  (part of the key)
+    of parameters ``wrt`` (its backward sweep computes their derivatives only) and ``variant``
+    (see :func:`._specs.variant_of`)."""
+    from . import _aln, _symbolic  # noqa: F401  (part of the key)
     from ..engine import kernel_dir
 
     wrt = tuple(sorted(set(wrt)))
-    key = (model_cls, tuple(param_names), tuple(output_names), wrt)
+    key = (model_cls, tuple(param_names), tuple(output_names), wrt, variant)
     if key in _LOADED:
         return _LOADED[key]
-    digest = _definition_key(model_cls, param_names, output_names, wrt)
+    digest = _definition_key(model_cls, param_names, output_names, wrt, variant)
     name = f"_bs_adjoint_{model_cls.name}_{digest}"
     path = kernel_dir() / f"{name}.py"
     if not path.exists():

@@ -134,20 +134,22 @@ def spec_from_definition(cls) -> SymbolicSpec:
                          "are neither states, parameters nor coupling inputs after substitution")
 
 
-def _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain, problem: str) -> SymbolicSpec:
+def _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain, problem: str, constants=None) -> SymbolicSpec:
     """The spec (outputs: the states and the class's recorded derived variables), cached per
     class, after checking that every symbol left is a state, coupling entry, input, step, parameter
     or intermediate variable (else ``ValueError`` naming the symbols and the ``problem``)."""
     m = cls.model_def
     outputs = {s.name: x for s, x in zip(m.states, raw)}
     outputs.update({n: ours(m.symbols[n]) for n in cls.derived_vars})
-    known = {str(s) for s in raw + cpl + inputs + [DT] + [x for x, _ in chain.derived]} | set(cls.spec()["param_names"])
+    constants = constants or {}
+    known = {str(s) for s in raw + cpl + inputs + [DT] + [x for x, _ in chain.derived] + list(constants)} \
+        | set(cls.spec()["param_names"])
     bad = sorted({str(s) for e in rhs + coupled + list(outputs.values()) + [e for _, e in chain.derived]
                   for s in e.free_symbols} - known)
     if bad:
         raise ValueError(f"{cls.__name__}: symbols {bad} of {m.path.name} {problem}")
     _CACHE[cls] = spec = SymbolicSpec(tuple(raw), tuple(cpl), tuple(rhs), tuple(coupled), outputs, tuple(inputs),
-                                      tuple(chain.derived))
+                                      tuple(chain.derived), constants)
     return spec
 
 
@@ -159,10 +161,6 @@ def spec_from_brainsweep_definition(cls) -> SymbolicSpec:
     if cls in _CACHE:
         return _CACHE[cls]
     m = cls.model_def
-    algebraic = [s.name for s in m.states if getattr(s, "algebraic", False)]
-    if algebraic:
-        raise ValueError(f"{cls.__name__}: algebraic states {algebraic} (set each step, not integrated) have no "
-                         f"adjoint here")
     clamped = [s.name for s in m.states if getattr(s, "clamp", False)]
     if clamped:
         raise ValueError(f"{cls.__name__}: clamped states {clamped} in a brainsweep definition have no adjoint here")
@@ -179,6 +177,10 @@ def spec_from_brainsweep_definition(cls) -> SymbolicSpec:
     subs.update({m.symbols[f"inp_{n}"]: inputs[k] for k, n in enumerate(cls.input_channels)
                  if f"inp_{n}" in m.symbols})
     subs.update({m.symbols[s.name]: x for s, x in zip(m.states, raw)})
+    constants = {}
+    if "n_nodes" in m.symbols:  # a constant of the network: the engine's const[0][0] (DefinedModel.constants)
+        constants[sym("n_nodes")] = "const[0][0]"
+        subs[m.symbols["n_nodes"]] = sym("n_nodes")
     chain = _Chain(m, subs)
     for d in m.derived:  # dependencies first
         subs[m.symbols[d.name]] = chain.define(d.name, chain.calls_of(d.expr.xreplace(subs)))
@@ -189,4 +191,4 @@ def spec_from_brainsweep_definition(cls) -> SymbolicSpec:
     rhs = [ours(s.expr) for s in m.states]
     coupled = [ours(m.sums[n]) for n in cls.coupled_vars]
     return _checked_spec(cls, raw, cpl, inputs, rhs, coupled, ours, chain,
-                         "have no adjoint here (e.g. n_nodes, a constant of the network)")
+                         "are neither states, parameters, coupling sums, inputs nor n_nodes", constants)

@@ -5,7 +5,10 @@ order (connection k of a row into partial sum k % 4, added (q0 + q1) + (q2 + q3)
 rowsum_i * h_i(t) when diffusive; then the node's own quantities at their local delays; a
 delayed read before t = 0 sees h of the initial state, as the engine's ring buffer filled at the
 start), the input channels of each step given (INP: the noise of the run's seed, see
-_noise.py), every step's state kept.
+_noise.py), every step's state kept. With squared weights (ALN) the same delayed values are also
+summed with Cmat**2 (two partial sums each, as the engine), entries NCN..2 NCN - 1 of the coupling
+vector. Algebraic states (ALG) take the right-hand side's value as their new value (Euler) or
+the corrector stage's (Heun, predictor: the first stage's value), as the engine's kernel.
 Backward: the discrete adjoint of exactly that scheme, from the last step to the first.
 """
 
@@ -17,6 +20,7 @@ from numba import njit
 from brainsweep.models._simd import stack_zeros
 from $RHS_MODULE import $RHS_NAME as _rhs_jit
 $COUPLED_IMPORT
+$EXTRA_IMPORT
 
 _inline = njit(inline="always", error_model="numpy")
 _rhs = _inline(_rhs_jit.py_func)
@@ -25,7 +29,11 @@ NC = $NC          # coupled quantities (delay buffer rows)
 NCN = $NCN        # of which the first NCN are summed over the network
 NL = $NL          # local (own-node) delayed reads, of rows LOCAL_C
 LOCAL_C = $LOCAL_C
-NCT = $NCT        # length of the coupling vector (NCN sums, then NL local reads)
+SQ = $SQ          # the NCN sums also with squared weights (entries NCN..2 NCN - 1)
+NSQ = NCN if SQ else 0
+NCT = $NCT        # length of the coupling vector (NCN sums, NSQ squared sums, then NL local reads)
+ALG = $ALG        # algebraic states: the rhs gives the new value
+HAS_ALG = $HAS_ALG
 NOUT = $NOUT
 NI = $NI
 NP = $NP
@@ -50,7 +58,7 @@ $COUPLED_DEF
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _coupling(row, i, Hf, off, indptr, w, loff, diff, rowsum, c):
+def _coupling(row, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c):
     """Coupling vector of node i at the step whose coupled quantities start at Hf[row] (H flat,
     (step, quantity, node) order; off[k] = node_k - delay_k * NC1 * N: the delayed value of
     connection k's node is Hf[row + cc * N + off[k]]; loff likewise for the local reads).
@@ -60,9 +68,33 @@ def _coupling(row, i, Hf, off, indptr, w, loff, diff, rowsum, c):
     k1 = indptr[i + 1]
     N = loff.shape[0]
     for m in range(NL):
-        c[NCN + m] = Hf[row + LOCAL_C[m] * N + loff[i, m]]
+        c[NCN + NSQ + m] = Hf[row + LOCAL_C[m] * N + loff[i, m]]
     for cc in range(NCN):
         r = row + cc * N
+        if SQ:  # the engine's order with squared weights: 2 partial sums each
+            q0 = 0.0
+            q1 = 0.0
+            a2 = 0.0
+            b2 = 0.0
+            k = k0
+            while k + 1 < k1:
+                v0 = Hf[r + off[k]]
+                v1 = Hf[r + off[k + 1]]
+                q0 += w[k] * v0
+                a2 += w2[k] * v0
+                q1 += w[k + 1] * v1
+                b2 += w2[k + 1] * v1
+                k += 2
+            if k < k1:
+                v0 = Hf[r + off[k]]
+                q0 += w[k] * v0
+                a2 += w2[k] * v0
+            acc = q0 + q1
+            if diff != 0.0:
+                acc -= rowsum[i] * Hf[r + i]
+            c[cc] = acc
+            c[NCN + cc] = a2 + b2
+            continue
         q0 = 0.0
         q1 = 0.0
         q2 = 0.0
@@ -87,7 +119,7 @@ def _coupling(row, i, Hf, off, indptr, w, loff, diff, rowsum, c):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff, diff, rowsum,
+def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, loff, diff, rowsum,
             sample_every, Y, INP, stoch, CS, XP, bold_k, bold_every, bold_off, bold_scale, ZACC, Z):
     """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
     state at step g, H[s - base, :, j] the coupled quantities of node j at step s (those before
@@ -134,7 +166,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff
         g1 = g + 1
         sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
         for i in range(N):
-            _coupling((g - base) * stride, i, Hf, off, indptr, w, loff, diff, rowsum, c)
+            _coupling((g - base) * stride, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c)
             for k in range(NS):
                 xi[k] = X[g - g_start, i, k]
             if not uni:
@@ -148,14 +180,23 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff
                 CS[g - g_start, i, cc] = c[cc]
             if heun:
                 for k in range(NS):
-                    xp[k] = xi[k] + dt * dx[k]
+                    if HAS_ALG and ALG[k]:
+                        xp[k] = dx[k]
+                    else:
+                        xp[k] = xi[k] + dt * dx[k]
                     XP[g - g_start, i, k] = xp[k]
                 _rhs(xp, c, inp, p, const, dx2)
                 for k in range(NS):
-                    xi[k] = xi[k] + 0.5 * dt * (dx[k] + dx2[k])
+                    if HAS_ALG and ALG[k]:
+                        xi[k] = dx2[k]
+                    else:
+                        xi[k] = xi[k] + 0.5 * dt * (dx[k] + dx2[k])
             else:
                 for k in range(NS):
-                    xi[k] = xi[k] + dt * dx[k]
+                    if HAS_ALG and ALG[k]:
+                        xi[k] = dx[k]
+                    else:
+                        xi[k] = xi[k] + dt * dx[k]
             for k in range(NS):
                 X[g1 - g_start, i, k] = xi[k]
             # H[g + 1] is written while step g's coupling still reads H[<= g]: no conflict
@@ -163,7 +204,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, loff
             for cc in range(NC):
                 H[g1 - base, cc, i] = hv[cc]
             if sample:
-                _o(xi, p, y)
+                _o(xi, p, const, y)
                 for o in range(NOUT):
                     Y[o, i, g1 // sample_every - 1] = y[o]
             if bold_k >= 0:
@@ -185,7 +226,7 @@ def _uniform(P):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, delays,
+def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, w2, delays,
              lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch, CS, XP, bold_k, bold_every, LZ):
     """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
 
@@ -232,7 +273,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 for cc in range(NC):
                     mv[cc] = mu[r1, i, cc]
                     mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
-                _h_vjp(xi, p, mv, li, GP, i)
+                _h_vjp(xi, p, const, mv, li, GP, i)
                 for cc in range(NCT):  # the coupling vector and predictor kept by forward
                     c[cc] = CS[g - g_start, i, cc]
                 for k in range(NS):
@@ -240,35 +281,51 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 if stoch:
                     for k in range(NI):
                         inp[k] = INP[g - g_start, i, k]
+                # an algebraic state's new value is the rhs (no identity part, no dt factor)
                 if heun:
                     for k in range(NS):
                         xp[k] = XP[g - g_start, i, k]
-                        a[k] = 0.5 * dt * li[k]
-                    _f_vjp(xp, c, inp, p, dt, a, lxp, vc, GP, i)
+                        if HAS_ALG and ALG[k]:
+                            a[k] = li[k]
+                        else:
+                            a[k] = 0.5 * dt * li[k]
+                    _f_vjp(xp, c, inp, p, const, dt, a, lxp, vc, GP, i)
                     for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
-                        bv[k] = a[k] + dt * lxp[k]
-                    _f_vjp(xi, c, inp, p, dt, bv, vx, vc, GP, i)
+                        if HAS_ALG and ALG[k]:
+                            bv[k] = lxp[k]
+                        else:
+                            bv[k] = a[k] + dt * lxp[k]
+                    _f_vjp(xi, c, inp, p, const, dt, bv, vx, vc, GP, i)
                     for cc in range(NCT):
                         nu[i, cc] += vc[cc]
                     for k in range(NS):
-                        li[k] += lxp[k] + vx[k]
+                        if HAS_ALG and ALG[k]:
+                            li[k] = vx[k]
+                        else:
+                            li[k] += lxp[k] + vx[k]
                 else:
                     for k in range(NS):
-                        a[k] = dt * li[k]
-                    _f_vjp(xi, c, inp, p, dt, a, vx, vc, GP, i)
+                        if HAS_ALG and ALG[k]:
+                            a[k] = li[k]
+                        else:
+                            a[k] = dt * li[k]
+                    _f_vjp(xi, c, inp, p, const, dt, a, vx, vc, GP, i)
                     for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
-                        li[k] += vx[k]
+                        if HAS_ALG and ALG[k]:
+                            li[k] = vx[k]
+                        else:
+                            li[k] += vx[k]
             else:
                 for k in range(NS):
                     xi[k] = X[g - g_start, i, k]
             if sample:
                 for o in range(NOUT):
                     v[o] = LY[o, i, g // sample_every - 1]
-                _o_vjp(xi, p, v, li, GP, i)
+                _o_vjp(xi, p, const, v, li, GP, i)
             if bold_k >= 0 and g > 0 and (g - 1) // bold_every < LZ.shape[0]:
                 li[bold_k] += LZ[(g - 1) // bold_every, i]  # dL/d(BOLD input of step g)
             for k in range(NS):
@@ -280,11 +337,18 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     s = g - lst[i, m]
                     if s < 0:
                         s = 0
-                    mu[s % R, i, LOCAL_C[m]] += nu[i, NCN + m]
+                    mu[s % R, i, LOCAL_C[m]] += nu[i, NCN + NSQ + m]
                 gR = g % R
                 for cc in range(NCN):
                     nic = nu[i, cc]
-                    if g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
+                    if SQ:  # the squared-weight sum reads the same delayed values
+                        nic2 = nu[i, NCN + cc]
+                        for k in range(k0, indptr[i + 1]):
+                            s = g - delays[k]
+                            if s < 0:
+                                s = 0
+                            mu[s % R, indices[k], cc] += w[k] * nic + w2[k] * nic2
+                    elif g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
                         for k in range(k0, indptr[i + 1]):
                             r = gR - delays[k]
                             if r < 0:
@@ -308,7 +372,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
             for cc in range(NC):
                 mv[cc] = mu[0, i, cc]
                 mu[0, i, cc] = 0.0
-            _h_vjp(xi, p, mv, li, GP, i)
+            _h_vjp(xi, p, const, mv, li, GP, i)
             for k in range(NS):
                 lam[i, k] = li[k]
 '''
