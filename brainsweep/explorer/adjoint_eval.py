@@ -5,8 +5,10 @@
 >>> Study(ev, space, GradientDescent("adam", lr=0.002, steps=30, starts=4), path="fit.h5").run()
 
 Explored names are model parameters (one value shared by all nodes) or ``<param>__<node>``
-(that parameter's value at one node, e.g. ``a__0 ... a__67``; the other nodes keep the model's
-value). Each run returns ``loss`` and ``grad__<name>`` for every explored name.
+(that parameter's value at one node, e.g. ``a__0 ... a__67``, as ``ParameterSpace(bounds=...,
+per_node=["a"]).bind(model)`` writes them; the other nodes keep the model's value). Each run
+returns ``loss`` and ``grad__<name>`` for every explored name. ``Study(model, space,
+GradientDescent(...), objective=..., run_kwargs=...)`` makes this evaluation itself.
 """
 
 from __future__ import annotations

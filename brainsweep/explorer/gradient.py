@@ -20,8 +20,17 @@ of its bounds. All scores are ordinary columns of ``load(path).df``; 2 x 68 para
 
 For a brainsweep model the evaluation is
 :class:`brainsweep.explorer.adjoint_eval.AdjointEvaluation` (exact gradients by the discrete
-adjoint of the engine's scheme; Hopf and Jansen-Rit, deterministic Euler/Heun with delays):
-``Study(AdjointEvaluation(model, objective, space, run_kwargs), space, GradientDescent(...))``.
+adjoint of the engine's scheme), made by the study from a differentiable objective
+(:mod:`brainsweep.evaluation.differentiable`); per-node parameters come from ``per_node``:
+
+>>> space = ParameterSpace(bounds={"a": (0.04, 0.1), "b": (0.04, 0.09)}, per_node=["a", "b"])
+>>> Study(jr, space, GradientDescent("adam", lr=0.005, steps=200, starts=64, start="grid"),
+...       objective=peak_frequency_loss(target_hz, 1000.0, 1000, "v_pyr"),
+...       run_kwargs=dict(duration=2500.0, dt=0.1, sampling_dt=1.0), path="jr_grad.h5").run()
+
+(``start="grid"`` gives all nodes of a per-node parameter one value: 8 x 8 starts over
+(a, b)). In a YAML study: ``strategy: {gradient: {...}}`` with one differentiable objective
+(:mod:`brainsweep.studyfile`). Under ``mpiexec`` each step's starts are spread over the ranks.
 
 Every iterate of every start is one stored run. A batch is one step of all starts still
 running (on an executor or MPI ranks they are evaluated in parallel) and carries the tag
