@@ -1,5 +1,5 @@
-"""A YAML gradient study of a model (per-node a, b of a 3-node Jansen-Rit network, 4 starts):
-SIGKILLed in the middle of a write it resumes to exactly the iterates of an uninterrupted run
+"""A YAML gradient study of a model (per-node a, b of a 3-node Jansen-Rit network, 4 starts; Adam,
+and L-BFGS-B): SIGKILLed in the middle of a write it resumes to exactly the iterates of an uninterrupted run
 (params, loss, gradient and its norm per start and step), without recomputing what was stored;
 under ``mpiexec -n 3`` its iterates equal the serial run's, the starts evaluated on both workers."""
 
@@ -61,12 +61,12 @@ NAMES = [f"{p}__{i}" for p in "ab" for i in range(3)]
 COLS = NAMES + ["grad__" + n for n in NAMES] + ["loss", "grad_norm", "start", "step", "status", "seed"]
 
 
-def _folder(path: Path) -> Path:
+def _folder(path: Path, optimizer: str = "adam, lr: 0.003") -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "net3").mkdir(exist_ok=True)
     np.savetxt(path / "net3" / "weights.txt", WEIGHTS)
     np.savetxt(path / "net3" / "tract_lengths.txt", 30.0 * WEIGHTS)
-    (path / "study.yaml").write_text(STUDY)
+    (path / "study.yaml").write_text(STUDY.replace("adam, lr: 0.003", optimizer))
     (path / "run.py").write_text(SCRIPT)
     return path
 
@@ -104,6 +104,22 @@ def test_sigkill_mid_study_resumes_to_the_iterates_of_an_uninterrupted_run(tmp_p
     # the runs stored before the kill were kept, not evaluated again
     ok = cut.index[cut["status"] == "ok"]
     np.testing.assert_array_equal(got.loc[ok, "finished"], cut.loc[ok, "finished"])
+
+
+def test_lbfgsb_killed_mid_study_resumes_to_the_same_iterates(tmp_path):
+    """L-BFGS-B's iterates come from replaying the stored evaluations through scipy: after a kill
+    the replay continues exactly where the uninterrupted run went."""
+    ref = _folder(tmp_path / "ref", "lbfgsb")
+    proc = _run(ref, COUNT_FLUSH=str(ref / "flushes"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want = gradient_history(load(ref / "fit.h5"))
+    assert len(want) >= 8 and (want["status"] == "ok").all()
+    folder = _folder(tmp_path / "cut", "lbfgsb")
+    proc = _run(folder, KILL_FLUSH=str(int((ref / "flushes").read_text()) // 2))
+    assert proc.returncode == -9 and 0 < len(load(folder / "fit.h5").df) < len(want)
+    assert _run(folder).returncode == 0
+    got = gradient_history(load(folder / "fit.h5"))
+    assert got[COLS].equals(want[COLS]), (got[COLS], want[COLS])
 
 
 @pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found (pip install mpich)")
