@@ -429,3 +429,20 @@ def test_grid_starts_of_a_per_node_space_give_every_node_of_a_parameter_one_valu
         start_points(space, 9, "grid", 0)
     lhs = start_points(space, 8, "lhs", 0)          # other kinds: every dimension on its own
     assert len(set(lhs[:, 0])) == 8 and not np.allclose(lhs[:, 0], lhs[:, 1])
+
+
+def test_an_objective_without_gradient_is_refused_or_named_in_the_failed_run(tmp_path):
+    from brainsweep import evaluation as ev
+
+    jr, run, _ = _jr3()
+    space = ParameterSpace(bounds={"a": (0.05, 0.12)})
+    with pytest.raises(ValueError, match="objective FitFC: has no gradient"):
+        Study(jr, space, GradientDescent(), objective=ev.fit_fc(np.eye(3), key="v_pyr"), run_kwargs=run,
+              path=str(tmp_path / "fc.h5"))
+    assert not (tmp_path / "fc.h5").exists()
+    # a callable returning scores instead of (loss, gradients): each run fails saying so, the study ends
+    res = Study(jr, space, GradientDescent(starts=2), objective=lambda out: {"loss": 1.0}, run_kwargs=run,
+                path=str(tmp_path / "dict.h5"), seed=1).run(progress=False)
+    assert list(res.df["status"]) == ["failed", "failed"]
+    assert res.df["message"].str.contains(r"returned dict, not \(loss, \{output: dloss/doutput\}\)").all()
+    assert [s["status"] for s in res.strategy_state["starts"]] == ["failed", "failed"]

@@ -61,6 +61,16 @@ def check_differentiable(model, names) -> None:
                              f"(the realisation of the run's seed); it has no derivative")
 
 
+def _check_objective(objective) -> None:
+    """A callable, and not one of brainsweep's score objectives (they have no gradient)."""
+    module = type(objective).__module__
+    if not callable(objective) or (module.startswith("brainsweep.evaluation")
+                                   and module != "brainsweep.evaluation.differentiable"):
+        raise ValueError(f"objective {type(objective).__name__}: has no gradient (it computes scores); a gradient "
+                         f"study needs a differentiable objective returning (loss, {{output: dloss/doutput}}), e.g. "
+                         f"brainsweep.evaluation.differentiable.spectral_correlation_loss")
+
+
 class AdjointEvaluation(FunctionEvaluator):
     """Evaluate points of ``space`` with :func:`brainsweep.models.adjoint.gradient`.
 
@@ -98,6 +108,7 @@ class AdjointEvaluation(FunctionEvaluator):
                                  f"nodes, not one per node")
             self._targets[name] = (base, node)
         check_differentiable(model, sorted({base for base, _ in self._targets.values()}))
+        _check_objective(objective)
         self._model, self._objective, self._kwargs, self._loss = model.copy(), objective, kwargs, loss
         self._grad_names = {name: grad_name(name) for name in space.names}
         super().__init__(self._evaluate, fixed=space.fixed, timeout=timeout)
@@ -122,13 +133,23 @@ class AdjointEvaluation(FunctionEvaluator):
             wrt = sorted({base for base, _ in self._targets.values()})
             per_node = sorted({base for base, node in self._targets.values() if node is not None})
             kw = dict(self._kwargs)
-            loss, g = gradient(m, self._objective, wrt, kw.pop("duration"), seed=seed, per_node=per_node, **kw)
+            loss, g = gradient(m, self._checked_objective, wrt, kw.pop("duration"), seed=seed, per_node=per_node,
+                               **kw)
         finally:
             m.params.update(saved)
         out = {self._loss: loss}
         for name, (base, node) in self._targets.items():
             out[self._grad_names[name]] = float(g[base] if node is None else g[base][node])
         return out
+
+    def _checked_objective(self, outputs):
+        """The objective's (loss, {output: gradient}), or a TypeError saying what it returned."""
+        got = self._objective(outputs)
+        if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict)):
+            raise TypeError(f"objective {type(self._objective).__name__} returned {type(got).__name__}, not "
+                            f"(loss, {{output: dloss/doutput}}); a gradient study needs a differentiable objective "
+                            f"(brainsweep.evaluation.differentiable)")
+        return got
 
     @property
     def objective(self):
