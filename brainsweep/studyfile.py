@@ -1050,9 +1050,6 @@ def _parse_strategy(top, space, objectives, problems, model=None):
     space_ok = True
     if kind == "gradient" and model is not None and hasattr(model, "run_batch") and space is not None:
         space_ok = _check_gradient_space(top, model, space, problems)
-    if space is not None and space.per_node and kind not in ("gradient", "sbi"):
-        problems.add(where, f"strategy {kind}: per-node values (space.per_node) are explored by gradient and sbi "
-                            f"only, not yet by {kind}")
     try:
         if kind == "grid":
             strategy = GridSearch(**opts)

@@ -361,10 +361,6 @@ def test_per_node_refused_without_a_model_or_for_a_shared_parameter(tmp_path):
     with pytest.raises(ValueError, match="unknown parameter 'aa'.*did you mean 'a'"):
         Study(jr, ParameterSpace(bounds={"aa": (0.05, 0.1)}, per_node=["aa"]), GradientDescent(),
               objective=obj, run_kwargs=run, path=str(tmp_path / "m.h5"))
-    from brainsweep.explorer import Evolution
-    with pytest.raises(ValueError, match="per_node \\['a'\\].*not yet by Evolution"):
-        Study(jr, ParameterSpace(bounds={"a": (0.05, 0.1)}, per_node=["a"]), Evolution(),
-              objective=None, path=str(tmp_path / "m.h5"))
     assert not list(tmp_path.iterdir())
 
 
@@ -446,3 +442,20 @@ def test_an_objective_without_gradient_is_refused_or_named_in_the_failed_run(tmp
     assert list(res.df["status"]) == ["failed", "failed"]
     assert res.df["message"].str.contains(r"returned dict, not \(loss, \{output: dloss/doutput\}\)").all()
     assert [s["status"] for s in res.strategy_state["starts"]] == ["failed", "failed"]
+
+
+def test_per_node_space_with_another_strategy_runs_the_model_with_per_node_arrays(tmp_path):
+    from brainsweep import evaluation as ev
+    from brainsweep.explorer import CMAES
+
+    jr, run, _ = _jr3()
+    obj = ev.target_peak_frequency(10.0, (2.0, 30.0), key="v_pyr", transient_ms=100)
+    space = ParameterSpace(bounds={"a": (0.05, 0.12), "b": (0.03, 0.08)}, per_node=["a", "b"])
+    res = Study(jr, space, CMAES(popsize=4, generations=1, objective="peak_frequency_error", minimize=True),
+                objective=obj, run_kwargs=run, path=str(tmp_path / "cma.h5"), seed=1).run(progress=False)
+    assert res.space.names == [f"{p}__{i}" for p in "ab" for i in range(3)] and len(res.df) == 4
+    for _, r in res.df.iterrows():  # each stored score is that of the model run with those per-node arrays
+        m = jr.copy()
+        m.params.update(a=r[["a__0", "a__1", "a__2"]].to_numpy(float), b=r[["b__0", "b__1", "b__2"]].to_numpy(float))
+        out = m.run_batch([{}], seeds=[int(r["seed"])], **run)[0]
+        assert obj(out)["peak_frequency_error"] == r["peak_frequency_error"]

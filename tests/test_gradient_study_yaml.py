@@ -180,12 +180,27 @@ def test_every_mistake_of_a_gradient_study_is_reported_with_its_line(folder):
     (("initial_state: {y1: 5.0", "initial_state: {y9: 5.0"),
      "line 5: integration.initial_state: the model has no state variable 'y9' "
      "(states: y0, y1, y2, y3, y4, y5)"),
-    (("strategy: {gradient: {optimizer: adam, lr: 0.002, steps: 2, starts: 4, start: grid}}",
-      "strategy: {evolution: {}}"),
-     "line 9: strategy evolution: per-node values (space.per_node) are explored by gradient and sbi only, "
-     "not yet by evolution"),
 ])
 def test_per_region_study_mistakes(folder, change, problem):
     with pytest.raises(StudySpecError) as err:
         parse_study(PER_REGION.replace(*change), "r.yaml", folder)
     assert problem in err.value.problems, err.value.problems
+
+
+def test_a_per_node_space_with_cmaes_from_yaml_runs_per_node_arrays(folder):
+    text = ("path: cma.h5\nseed: 3\n" + NETWORK +
+            "space: {bounds: {a: [0.05, 0.12]}, per_node: [a]}\n"
+            "strategy: {cmaes: {popsize: 4, generations: 1}}\n"
+            "objectives:\n  - peak_frequency: {f_hz: 10, band: [2, 30], transient_ms: 100}\n")
+    (folder / "cma.yaml").write_text(text)
+    study = load_study(folder / "cma.yaml")
+    assert type(study.evaluator).__name__ == "PerNodeEvaluation"
+    res = study.run(progress=False)
+    assert res.space.names == ["a__0", "a__1", "a__2"] and len(res.df) == 4 and (res.df["status"] == "ok").all()
+    r = res.df.iloc[2]
+    jr = _model(folder)
+    jr.params["a"] = r[["a__0", "a__1", "a__2"]].to_numpy(float)
+    from brainsweep import evaluation as ev
+    out = jr.run_batch([{}], seeds=[int(r["seed"])], **RUN)[0]
+    obj = ev.target_peak_frequency(10.0, (2.0, 30.0), key="v_pyr", transient_ms=100.0)
+    assert obj(out)["peak_frequency_error"] == r["peak_frequency_error"]

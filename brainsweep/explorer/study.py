@@ -47,6 +47,8 @@ class Study:
     space : ParameterSpace
         A space with ``per_node`` parameters is bound to the model's nodes here
         (:meth:`ParameterSpace.bind`); ``study.space`` is the bound space, the one stored.
+        Each run passes the model one array per per-node parameter (exact gradients with
+        GradientDescent; any other strategy runs the model with those arrays).
     strategy : Strategy, default GridSearch()
     path : str
         The HDF5 file. If it holds the same study, running resumes it (after checking the
@@ -108,8 +110,10 @@ class Study:
                                               keep=keep, timeout=timeout)
         gradients = getattr(strategy, "needs_gradients", False)
         if per_node and made is None and not gradients:
-            raise ValueError(f"per_node {list(per_node)}: per-node values are explored by GradientDescent "
-                             f"(exact gradients) and SBI only, not yet by {type(strategy).__name__}")
+            # runs gather <param>__<node> values into per-node arrays (the evaluation SBI uses)
+            from ..inference._pernode import model_evaluation
+            made = model_evaluation(evaluate, space, objective=objective, run_kwargs=run_kwargs, keep=keep,
+                                    timeout=timeout)
         self.evaluator = made if made is not None else _make_evaluator(
             evaluate, space, timeout, objective, run_kwargs, keep, gradients=gradients)
         wrap = getattr(strategy, "wrap_evaluator", None)
