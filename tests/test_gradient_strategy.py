@@ -459,3 +459,17 @@ def test_per_node_space_with_another_strategy_runs_the_model_with_per_node_array
         m.params.update(a=r[["a__0", "a__1", "a__2"]].to_numpy(float), b=r[["b__0", "b__1", "b__2"]].to_numpy(float))
         out = m.run_batch([{}], seeds=[int(r["seed"])], **run)[0]
         assert obj(out)["peak_frequency_error"] == r["peak_frequency_error"]
+
+
+def test_a_given_start_names_a_per_node_parameter_once_for_all_its_nodes():
+    space = ParameterSpace(bounds={"a": (0.0, 1.0), "c": (0.0, 1.0)}, per_node=["a"]).for_nodes(3)
+    gd = GradientDescent("adam", steps=1, start=[{"a": 0.25, "c": 0.5}, {"a__0": 0.1, "a__1": 0.2, "a__2": 0.3,
+                                                                        "c": 0.9}])
+    gd.start(space, 0)
+    pts = gd.ask().points
+    assert pts == [{"a__0": 0.25, "a__1": 0.25, "a__2": 0.25, "c": 0.5},
+                   {"a__0": 0.1, "a__1": 0.2, "a__2": 0.3, "c": 0.9}]
+    with pytest.raises(ValueError, match=r"start\[0\]: expected values for \['a', 'c'\], got \['a'\]"):
+        GradientDescent(start=[{"a": 0.2}]).check(space)
+    with pytest.raises(ValueError, match=r"start\[0\]\['a__0'\] = 2.0 is outside"):
+        GradientDescent(start=[{"a": 2.0, "c": 0.1}]).check(space)

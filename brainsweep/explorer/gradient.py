@@ -223,7 +223,8 @@ class GradientDescent(Strategy):
         Number of starts; ``start`` says where they are.
     start : ``"grid"``, ``"random"``, ``"lhs"`` or a list of points (dicts)
         Starting points: grid cell centres (``starts`` = k ** number of parameters),
-        uniform random, Latin hypercube (drawn from the study seed), or given.
+        uniform random, Latin hypercube (drawn from the study seed), or given (a per-node
+        parameter by its own name, ``{"a": 0.06}``, starts all its nodes there).
     tol, gtol : float, optional
         Early stop of a start on an absolute loss change ``<= tol`` between its successive
         iterates, or on a projected-gradient max-norm ``<= gtol``. For L-BFGS-B they are
@@ -300,11 +301,10 @@ class GradientDescent(Strategy):
                                  f"a gradient needs a real-valued parameter")
         if isinstance(self.start_how, list):
             for i, p in enumerate(self.start_how):
-                if sorted(p) != sorted(space.names):
-                    raise ValueError(f"start[{i}]: expected values for {space.names}, got {sorted(p)}")
+                row = _start_row(space, p, i)
                 for d in space.dimensions:
-                    if not d.low <= p[d.name] <= d.high:
-                        raise ValueError(f"start[{i}][{d.name!r}] = {p[d.name]} is outside its bounds "
+                    if not d.low <= row[d.name] <= d.high:
+                        raise ValueError(f"start[{i}][{d.name!r}] = {row[d.name]} is outside its bounds "
                                          f"({d.low}, {d.high})")
 
     def check_scores(self, scores: dict) -> None:
@@ -323,7 +323,8 @@ class GradientDescent(Strategy):
         self.check(space)
         self._space = space
         if isinstance(self.start_how, list):
-            x0 = np.array([[p[n] for n in space.names] for p in self.start_how], dtype=float)
+            x0 = np.array([[_start_row(space, p, i)[n] for n in space.names] for i, p in enumerate(self.start_how)],
+                          dtype=float)
         else:
             x0 = start_points(space, self.starts, self.start_how, seed)
         d = len(space.names)
@@ -476,6 +477,19 @@ def gradient_history(results) -> "pd.DataFrame":  # noqa: F821 - pandas imported
     if gcols:
         df["grad_norm"] = np.sqrt((df[gcols].astype(float) ** 2).sum(axis=1, skipna=False))
     return df
+
+
+def _start_row(space: ParameterSpace, point: dict, i: int) -> dict:
+    """A given starting point as {name: value} over ``space.names``; a per-node parameter's own
+    name (``a`` for ``a__0 .. a__{N-1}``) gives all its nodes one value."""
+    bases = space.node_parameter
+    allowed = set(space.names) | set(bases.values())
+    row = {n: point[n] if n in point else point.get(bases.get(n)) for n in space.names}
+    missing = [n for n, v in row.items() if v is None]
+    if missing or set(point) - allowed:
+        shown = space.names if not bases else sorted(set(bases.values())) + [n for n in space.names if n not in bases]
+        raise ValueError(f"start[{i}]: expected values for {shown}, got {sorted(point)}")
+    return row
 
 
 def _positive_number(label: str, v, allow_zero: bool = False) -> None:
