@@ -7,7 +7,10 @@ objectives:
 ```
 
 One objective (the loss the gradient descends), one of :data:`KINDS`, each built from
-:mod:`brainsweep.evaluation.differentiable`:
+:mod:`brainsweep.evaluation.differentiable`. The kinds of :data:`LOSS_ONLY` are also the loss of
+a study with any other strategy (score ``loss``, minimised: CMA-ES, Evolution, BayesOpt minimise
+what a gradient study would); ``peak_frequency``, ``fc`` and ``dipole`` keep their score meaning
+(``peak_frequency_error``, ``fc_fit``, ``dipole_rmse``) there.
 
 =======================  =========================================  ==========================================
 kind                     loss                                       options (``key``: the output, default
@@ -53,22 +56,20 @@ KINDS = {
     "dipole": ("target", "key", "scale", "nodes", "smooth_window", "tstart", "tstop"),
 }
 _SPECTRAL = ("spectrum_correlation", "log_spectral", "peak_frequency", "spectral_centroid")
+#: the kinds that only exist as differentiable losses: in a study of any strategy they are its loss
+LOSS_ONLY = ("spectrum_correlation", "log_spectral", "spectral_centroid")
+#: ms of a run when integration gives no duration (``model.run``'s default)
+DEFAULT_DURATION = 2000.0
 #: integration settings a gradient (the discrete adjoint) does not take
 _NOT_FOR_GRADIENT = ("stimulus", "chunk_ms")
 
 
-def parse_objectives(top, model, run_kwargs, base_dir, files, problems, connectome=None) -> list:
-    """The one differentiable objective of ``objectives:`` as a spec (built by :func:`build`)."""
-    for key in _NOT_FOR_GRADIENT:
-        node = _integration_node(top, key)
-        if node is not None:
-            problems.add(node, f"integration.{key}: not for a gradient study (the adjoint integrates runs "
-                               f"without {key})")
-    if "duration" not in run_kwargs:
-        problems.add(top["integration"][1] if "integration" in top else top["model"][1],
-                     "integration.duration: a gradient study needs the run's duration (ms)")
-    if "outputs" in top:
-        problems.add(top["outputs"][0], "outputs: a gradient study stores the loss and its gradient, no outputs")
+def parse_objectives(top, model, run_kwargs, base_dir, files, problems, connectome=None, gradient=True) -> list:
+    """The one differentiable objective of ``objectives:`` as a spec (built by :func:`build`).
+    ``gradient``: for ``strategy: gradient`` (the adjoint's limits checked); otherwise another
+    strategy minimises the same loss (score ``loss``) on the engine's runs."""
+    if gradient:
+        _check_gradient_run(top, run_kwargs, problems)
     if "objectives" not in top:
         problems.add(top["strategy"][1], "strategy.gradient: a model's gradient study needs one differentiable "
                                          f"objective ({', '.join(KINDS)}) under objectives:")
@@ -76,7 +77,8 @@ def parse_objectives(top, model, run_kwargs, base_dir, files, problems, connecto
     node = top["objectives"][1]
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     if len(items) != 1:
-        problems.add(node, f"objectives: a gradient study minimises one loss; give one objective, not {len(items)}")
+        problems.add(node, f"objectives: a differentiable loss is minimised on its own; give one objective, "
+                           f"not {len(items)}")
         return []
     m = _mapping(items[0], "objectives", problems)
     if len(m) != 1:
@@ -106,6 +108,27 @@ def parse_objectives(top, model, run_kwargs, base_dir, files, problems, connecto
     if model is not None:
         _check_options(spec, model, run_kwargs, problems)
     return [spec]
+
+
+def _check_gradient_run(top, run_kwargs, problems) -> None:
+    """What the adjoint needs of the runs: a duration, no stimulus or chunking, no stored outputs."""
+    for key in _NOT_FOR_GRADIENT:
+        node = _integration_node(top, key)
+        if node is not None:
+            problems.add(node, f"integration.{key}: not for a gradient study (the adjoint integrates runs "
+                               f"without {key})")
+    if "duration" not in run_kwargs:
+        problems.add(top["integration"][1] if "integration" in top else top["model"][1],
+                     "integration.duration: a gradient study needs the run's duration (ms)")
+    if "outputs" in top:
+        problems.add(top["outputs"][0], "outputs: a gradient study stores the loss and its gradient, no outputs")
+
+
+def objective_kinds(top) -> list:
+    """The kinds named by the items of ``objectives:`` (first key of each mapping)."""
+    node = top["objectives"][1] if "objectives" in top else None
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node] if node is not None else []
+    return [_value(i.value[0][0]) for i in items if isinstance(i, yaml.MappingNode) and i.value]
 
 
 def _integration_node(top, key):
@@ -139,7 +162,7 @@ def _check_options(spec, model, run_kwargs, problems) -> None:
         if not (isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) for x in b) and b[0] < b[1]):
             problems.add(spec["nodes_of"]["band"], f"objectives.{kind}.band: expected [low, high] in Hz, got {b!r}")
             return
-    if kind in _SPECTRAL and "duration" in run_kwargs:
+    if kind in _SPECTRAL:
         n, transient = _samples(model, run_kwargs, opts)
         nperseg = int(opts.get("nperseg", _default_nperseg(model, run_kwargs, n - transient)))
         if not 2 <= nperseg <= n - transient:
@@ -160,7 +183,7 @@ def _sampling_dt(model, run_kwargs) -> float:
 def _samples(model, run_kwargs, opts) -> tuple[int, int]:
     """(samples of the output, samples of the transient) for a spectral objective."""
     sdt = _sampling_dt(model, run_kwargs)
-    n = int(round(run_kwargs["duration"] / sdt))
+    n = int(round(run_kwargs.get("duration", DEFAULT_DURATION) / sdt))
     return n, int(round(float(opts.get("transient_ms", 0.0)) / sdt))
 
 

@@ -27,7 +27,8 @@ A gradient study of a model (``strategy: {gradient: ...}``) minimises one differ
 with exact gradients (the discrete adjoint): ``spectrum_correlation``, ``log_spectral``,
 ``peak_frequency`` (per region: ``f_hz`` a number, a list, a file or ``{gradient: {from:
 [cuneus, ...], high: 11, low: 7}}``), ``spectral_centroid``, ``fc`` or ``dipole``; see
-:mod:`brainsweep._yaml_gradient`. Every iterate of every start is a stored run (``loss``,
+:mod:`brainsweep._yaml_gradient` (``spectrum_correlation``, ``log_spectral`` and
+``spectral_centroid`` are also the minimised score ``loss`` of any other strategy). Every iterate of every start is a stored run (``loss``,
 ``grad__<param>``); explored parameters need bounds and a derivative (no choices, delays,
 noise settings), ``lr`` > 0; each is checked, with its line, before anything runs::
 
@@ -342,11 +343,13 @@ def _parse_root(root, source: str, base_dir: Path) -> dict:
     if hnn and plan["function"] is not None and space is not None:
         plan["function"].fixed = dict(space.fixed)  # the evaluator applies them in every run
 
-    # objectives (a model's gradient study: one differentiable loss)
-    if _strategy_kind(top) == "gradient" and "model" in top and not hnn:
+    # objectives (a model's gradient study, or a loss-only kind: one differentiable loss)
+    from ._yaml_gradient import LOSS_ONLY, objective_kinds
+    gradient = _strategy_kind(top) == "gradient"
+    if "model" in top and not hnn and (gradient or set(objective_kinds(top)) & set(LOSS_ONLY)):
         from ._yaml_gradient import parse_objectives as parse_gradient_objectives
         objectives = parse_gradient_objectives(top, model, run_kwargs, base_dir, plan["files"], problems,
-                                               plan.pop("connectome", None))
+                                               plan.pop("connectome", None), gradient=gradient)
     else:
         objectives = _parse_objectives(top, model, run_kwargs, base_dir, plan["files"], problems)
     plan.pop("connectome", None)
@@ -837,14 +840,7 @@ def _parse_objectives(top, model, run_kwargs, base_dir, files, problems):
             problems.add(node, f"objectives: expected a list like '- fc: {{target: fc.csv}}', got {_kind(node)}")
             return []
     out = []
-    from ._yaml_gradient import KINDS
     for item in items:
-        if isinstance(item, yaml.MappingNode) and len(item.value) == 1 and \
-                _value(item.value[0][0]) in set(KINDS) - set(OBJECTIVES):
-            problems.add(item.value[0][0], f"objectives.{_value(item.value[0][0])}: a differentiable loss, for "
-                                           f"strategy: {{gradient: ...}} of a model (other strategies: "
-                                           f"{', '.join(OBJECTIVES)})")
-            continue
         m = _mapping(item, "objectives", problems, tuple(OBJECTIVES))
         if len(m) != 1:
             if m:

@@ -204,3 +204,22 @@ def test_a_per_node_space_with_cmaes_from_yaml_runs_per_node_arrays(folder):
     out = jr.run_batch([{}], seeds=[int(r["seed"])], **RUN)[0]
     obj = ev.target_peak_frequency(10.0, (2.0, 30.0), key="v_pyr", transient_ms=100.0)
     assert obj(out)["peak_frequency_error"] == r["peak_frequency_error"]
+
+
+def test_a_loss_only_objective_is_the_loss_of_another_strategy(folder):
+    """spectrum_correlation with CMA-ES: each run stores the loss of the engine's run (score
+    ``loss``, minimised), the very loss a gradient study of the same YAML descends."""
+    text = NOTEBOOK.replace("strategy: {gradient: {optimizer: adam, lr: 0.005, steps: 3, starts: 4, start: grid}}",
+                            "strategy: {cmaes: {popsize: 4, generations: 1}}").replace("notebook.h5", "cma.h5")
+    (folder / "cma.yaml").write_text(text)
+    study = load_study(folder / "cma.yaml")
+    assert study.strategy.config()["objectives"] == ["loss"] and study.strategy.config()["weights"] == [-1.0]
+    res = study.run(progress=False)
+    assert len(res.df) == 4 and (res.df["status"] == "ok").all()
+    jr = _model(folder)
+    hidden = jr.run_batch([{"a": 0.08, "b": 0.05}], seeds=[1], **RUN)[0]
+    _, S, _ = welch_with_vjp(hidden["v_pyr"][:, 100:], 1000.0, 128)
+    obj = spectral_correlation_loss(S.mean(axis=0), 1000.0, 128, "v_pyr", transient=100)
+    r = res.df.iloc[1]
+    out = jr.run_batch([{"a": r["a"], "b": r["b"]}], seeds=[int(r["seed"])], **RUN)[0]
+    assert r["loss"] == pytest.approx(obj(out)[0], rel=1e-12)
