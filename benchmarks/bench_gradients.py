@@ -12,6 +12,13 @@ the relative difference to the adjoint's gradient); for 2 x 68 per-node values t
 136 x 2 forward runs (computed from the measured forward time, not run).
 
     nice -n 10 python benchmarks/bench_gradients.py --seconds 1 2 10
+
+``--zoo``: the same ratio (gradient CPU / forward CPU) for each model of the zoo on the same
+network (1 simulated second, the model's default integrator and dt 0.1 ms, outputs every 1 ms,
+a sum-of-squares loss on one output, gradient with respect to the parameters listed in ZOO, the
+first of them per node), one line per model.
+
+    nice -n 10 python benchmarks/bench_gradients.py --zoo
 """
 
 from __future__ import annotations
@@ -25,9 +32,17 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from brainsweep.data import load_connectome  # noqa: E402
-from brainsweep.evaluation.differentiable import spectral_correlation_loss  # noqa: E402
+from brainsweep.evaluation.differentiable import spectral_correlation_loss, sum_of_squares  # noqa: E402
 from brainsweep.evaluation.spectra import welch_psd  # noqa: E402
-from brainsweep.models import JansenRitModel  # noqa: E402
+from brainsweep.models import (  # noqa: E402
+    ALNModel,
+    FitzHughNagumoModel,
+    HopfModel,
+    JansenRitModel,
+    KuramotoModel,
+    WilsonCowanModel,
+    WongWangModel,
+)
 from brainsweep.models import adjoint  # noqa: E402
 from brainsweep.models.adjoint import gradient  # noqa: E402
 
@@ -52,10 +67,41 @@ def _central(m, obj, dur, run, name, rel=1e-6):
     return (vals[0] - vals[1]) / (2 * h)
 
 
+#: model, output of the loss, parameters (the first per node), parameter values set
+ZOO = [
+    (HopfModel, "x", ["a", "K_gl"], {}),
+    (FitzHughNagumoModel, "x", ["alpha", "K_gl"], {}),
+    (WilsonCowanModel, "exc", ["mu_exc", "K_gl"], {}),
+    (JansenRitModel, "v_pyr", ["a", "b"], {}),
+    (KuramotoModel, "theta", ["omega", "k"], {}),
+    (WongWangModel, "r_exc", ["exc_current", "J_NMDA", "K_gl"], {}),
+    (ALNModel, "rates_exc", ["ext_exc_current", "c_gl", "b", "a"], dict(a=15.0, b=40.0)),
+]
+
+
+def zoo(sc, seconds, repeat):
+    """One table line per model: forward and gradient CPU seconds and their ratio."""
+    print("| model | integrator | parameters (first per node) | forward CPU s | gradient CPU s | ratio |")
+    print("|---|---|---|---|---|---|")
+    dur = 1000.0 * seconds
+    for cls, key, wrt, values in ZOO:
+        m = cls(Cmat=sc.Cmat, Dmat=sc.Dmat)
+        m.params.update(values)
+        run = dict(dt=0.1, sampling_dt=1.0, seed=1)
+        y = m.run(duration=dur, **run)[key]  # also compiles
+        obj = sum_of_squares(0.9 * y, key)
+        gradient(m, sum_of_squares(0.9 * y[:, :200], key), wrt, 200.0, per_node=wrt[:1], **run)  # compiles
+        t_fwd, _ = _cpu(lambda: m.run(duration=dur, **run), repeat)
+        t_grad, _ = _cpu(lambda: gradient(m, obj, wrt, dur, per_node=wrt[:1], **run), repeat)
+        print(f"| {cls.__name__} | {m.integrator} | {', '.join(wrt)} | {t_fwd:.3f} | {t_grad:.3f} | "
+              f"{t_grad / t_fwd:.2f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, nargs="+", default=[1.0, 2.0], help="simulated seconds")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--zoo", action="store_true", help="the cost ratio of every model of the zoo (1 s each)")
     ap.add_argument("--workspace-mb", type=float, default=None,
                     help="bytes of stored steps a gradient keeps (default brainsweep.models.adjoint.WORKSPACE_BUDGET, "
                          "100 MB); more memory, fewer segments integrated twice")
@@ -63,6 +109,8 @@ def main(argv=None):
     if args.workspace_mb is not None:
         adjoint.WORKSPACE_BUDGET = args.workspace_mb * 1e6
     sc = load_connectome("tvb68")
+    if args.zoo:
+        return zoo(sc, 1.0, args.repeat)
     m = JansenRitModel(Cmat=sc.Cmat, Dmat=sc.Dmat)
     n = m.network.n_nodes
     run = dict(dt=0.1, sampling_dt=1.0, seed=1, integrator="heun")

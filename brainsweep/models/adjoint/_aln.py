@@ -34,7 +34,7 @@ from ..aln.model import K_AXES, K_DT, K_TABLE, P, aln_rhs
 from ..aln.transfer import NEURON_PARAM_NAMES
 from ._specs import DT, SymbolicSpec
 
-__all__ = ["FIXED", "filter_on", "initial_value_params", "spec_from_aln", "aln_slope"]
+__all__ = ["FIXED", "filter_on", "initial_value_params", "spec_from_aln", "aln_cell", "aln_slope"]
 
 FIXED = {name: "sets ALN's transfer tables (recomputed for its value, not differentiated)"
          for name in NEURON_PARAM_NAMES}
@@ -45,32 +45,57 @@ _CACHE: dict = {}
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def aln_slope(const, q, axis, mu, sigma):
-    """d quantity_q / d mu (axis 0, per mV/ms) or d / d sigma (axis 1, per mV/sqrt(ms)) of the
-    bilinear interpolation ``_lookup`` computes: the slope inside its cell, 0 along a clipped axis."""
+def aln_cell(const, mu, sigma):
+    """The 4 table quantities at (mu, sigma) as ``_lookup`` interpolates them (same arithmetic),
+    then their slopes d/d mu (per mV/ms) and d/d sigma (per mV/sqrt(ms)): the slope of the
+    bilinear interpolation inside its cell, 0 along an axis where the look-up is clipped."""
     ax = const[K_AXES]
-    n_mu = int(ax[2])
-    n_s = int(ax[5])
-    x = (mu - ax[0]) * ax[1]
-    y = (sigma - ax[3]) * ax[4]
-    clip_x = x < 0.0 or x > n_mu - 1
-    clip_y = y < 0.0 or y > n_s - 1
-    if (axis == 0 and clip_x) or (axis == 1 and clip_y):
-        return 0.0
-    x = min(max(x, 0.0), n_mu - 1.0)
-    y = min(max(y, 0.0), n_s - 1.0)
+    x, sx, n_mu = _axis(mu, ax, 0)
+    y, sy, n_s = _axis(sigma, ax, 3)
     i = min(int(x), n_mu - 2)
     j = min(int(y), n_s - 2)
     fx = x - i
     fy = y - j
     t = const[K_TABLE]
-    a00 = 4 * (i * n_s + j) + q
+    a00 = 4 * (i * n_s + j)
     a01 = a00 + 4
     a10 = a00 + 4 * n_s
     a11 = a10 + 4
-    if axis == 0:
-        return ax[1] * ((1.0 - fy) * (t[a10] - t[a00]) + fy * (t[a11] - t[a01]))
-    return ax[4] * ((1.0 - fx) * (t[a01] - t[a00]) + fx * (t[a11] - t[a10]))
+    r0, m0, s0 = _quantity(t, a00, a01, a10, a11, 0, fx, fy, sx, sy)
+    r1, m1, s1 = _quantity(t, a00, a01, a10, a11, 1, fx, fy, sx, sy)
+    r2, m2, s2 = _quantity(t, a00, a01, a10, a11, 2, fx, fy, sx, sy)
+    r3, m3, s3 = _quantity(t, a00, a01, a10, a11, 3, fx, fy, sx, sy)
+    return (r0, r1, r2, r3, m0, m1, m2, m3, s0, s1, s2, s3)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _axis(v, ax, k):
+    """(grid coordinate of v on the table axis whose (origin, 1 / step, size) are ax[k:k + 3],
+    clipped to the range as ``_lookup`` does; its derivative per unit of v, 0 where clipped; size)."""
+    n = int(ax[k + 2])
+    g = (v - ax[k]) * ax[k + 1]
+    if g < 0.0:
+        return 0.0, 0.0, n
+    if g > n - 1:
+        return n - 1.0, 0.0, n
+    return g, ax[k + 1], n
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _quantity(t, a00, a01, a10, a11, q, fx, fy, sx, sy):
+    """Value (``_lookup``'s arithmetic), d/d mu and d/d sigma of quantity q in its cell."""
+    t00 = t[a00 + q]
+    t01 = t[a01 + q]
+    t10 = t[a10 + q]
+    t11 = t[a11 + q]
+    value = (1.0 - fx) * (1.0 - fy) * t00 + (1.0 - fx) * fy * t01 + fx * (1.0 - fy) * t10 + fx * fy * t11
+    return value, sx * ((1.0 - fy) * (t10 - t00) + fy * (t11 - t01)), sy * ((1.0 - fx) * (t01 - t00) + fx * (t11 - t10))
+
+
+@njit(cache=True, error_model="numpy")
+def aln_slope(const, q, axis, mu, sigma):
+    """d quantity_q / d mu (axis 0) or d / d sigma (axis 1) of ``_lookup``'s interpolation."""
+    return aln_cell(const, mu, sigma)[4 + 4 * axis + q]
 
 
 class _TableSlope(sp.Function):
@@ -79,6 +104,11 @@ class _TableSlope(sp.Function):
     nargs = 2
     q = 0
     axis = 0
+    hoist_call, hoist_size = "_aln_cell(const, {}, {})", 12
+
+    @property
+    def hoist_index(self):
+        return 4 + 4 * self.axis + self.q
 
     def fdiff(self, argindex=1):  # piecewise linear in each cell: second derivatives are not needed
         raise NotImplementedError("second derivatives of ALN's tables are not used by the adjoint")
@@ -93,6 +123,11 @@ class _Table(sp.Function):
 
     nargs = 2
     q = 0
+    hoist_call, hoist_size = "_aln_cell(const, {}, {})", 12
+
+    @property
+    def hoist_index(self):
+        return self.q
 
     def fdiff(self, argindex=1):
         return _SLOPES[self.q][argindex - 1](*self.args)
@@ -183,7 +218,7 @@ def spec_from_aln(model) -> SymbolicSpec:
     spec = SymbolicSpec(tuple(states), tuple(cpl), tuple(sp.sympify(e) for e in dx),
                         tuple(by_name[n] for n in cls.coupled_vars), outputs, tuple(inputs), tuple(tracer.derived),
                         imports=("from brainsweep.models.aln.model import _lookup as _aln_lookup",
-                                 f"from {__name__} import aln_slope as _aln_slope"))
+                                 f"from {__name__} import aln_cell as _aln_cell, aln_slope as _aln_slope"))
     _CACHE[cls, filt] = spec
     return spec
 

@@ -24,9 +24,8 @@ from ._template import TEMPLATE
 
 _LOADED: dict = {}
 #: a generated function longer than this (lines) is compiled once and called, not inlined: numba
-#: compiles an inlined body at each of its call sites (ALN's rhs VJP, ~220 lines, called at 3
-#: sites of the backward sweep: 140 s of compilation inlined, measured on a loaded machine)
-_INLINE_MAX_LINES = 150
+#: compiles an inlined body at each of its call sites (3 in the backward sweep with Heun)
+_INLINE_MAX_LINES = 400
 #: functions whose derivative is zero almost everywhere (sympy leaves it unevaluated)
 _STEPS = (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)
 
@@ -81,6 +80,7 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     local = {sym: sp.Symbol("_s_" + sym.name, real=True) for sym in unpack}
     exprs = [_almost_everywhere(sp.sympify(e), name).xreplace(local) for _, e in targets]
     before = [(x, _almost_everywhere(sp.sympify(e), name).xreplace(local)) for x, e in lines_before]
+    before, exprs = _hoist_calls(before, exprs)
     hoisted, exprs = _hoist_logistics(exprs)
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
     repl = before + hoisted + repl
@@ -90,7 +90,7 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
         if local[sym] in used:
             lines.append(f"    {local[sym].name} = {source}")
     for s, e in repl:
-        lines.append(f"    {s.name} = {_code(e)}")
+        lines.append(f"    {s} = {e.code}" if isinstance(e, _Call) else f"    {s.name} = {_code(e)}")
     for (target, _), e in zip(targets, reduced):
         if target.startswith("+"):  # accumulate: nothing to add for a zero derivative
             if e != 0:
@@ -101,6 +101,42 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     if len(lines) > _INLINE_MAX_LINES:  # a call costs less than compiling the body at every call site
         lines[0] = "@njit(cache=True, error_model='numpy')"
     return "\n".join(lines)
+
+
+class _Call:
+    """A call's code and its argument expressions (their symbols count as used)."""
+
+    def __init__(self, code: str, args):
+        self.code = code
+        self.free_symbols = set().union(*(sp.sympify(a).free_symbols for a in args))
+
+
+def _hoist_calls(before, exprs):
+    """Functions computed together (atoms with ``hoist_call``, a call template returning a tuple
+    of ``hoist_size`` values of which the atom is number ``hoist_index``: ALN's table values and
+    slopes at one (mu, sigma)): one call per distinct arguments, unpacked into ``_h<n>_<k>``
+    just before the first line that uses one of them. Returns (before, exprs) with the atoms
+    replaced; a call line is a (names, :class:`_Call`) pair."""
+    groups, out = {}, []
+
+    def replaced(e):
+        subs = {}
+        for a in e.atoms(sp.Function):
+            if not hasattr(a, "hoist_call"):
+                continue
+            key = (a.hoist_call, a.args)
+            if key not in groups:
+                groups[key] = g = len(groups)
+                names = ", ".join(f"_h{g}_{k}" for k in range(a.hoist_size))
+                out.append((names, _Call(a.hoist_call.format(*(_code(x) for x in a.args)), a.args)))
+            subs[a] = sp.Symbol(f"_h{groups[key]}_{a.hoist_index}", real=True)
+        return e.xreplace(subs)
+
+    for x, e in before:
+        e = replaced(e)
+        out.append((x, e))
+    exprs = [replaced(e) for e in exprs]
+    return out, exprs
 
 
 def _hoist_logistics(exprs):
@@ -200,6 +236,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
         MODEL=model_cls.__name__, RHS_MODULE=rhs.__module__, RHS_NAME=rhs.__name__,
         COUPLED_IMPORT=coupled_import, COUPLED_DEF=coupled_def, GENERATED="\n\n\n".join(fn),
         EXTRA_IMPORT="\n".join(spec.imports), SQ=sq, ALG=repr(alg), HAS_ALG=any(alg),
+        HEUN_OK="heun" in getattr(model_cls, "integrators", ("euler", "heun")),
         NS=len(spec.states), NC=len(coupled_vars), NCN=ncn, NL=len(local_c), LOCAL_C=repr(local_c + (0,)),
         NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1), NP=len(param_names))
 

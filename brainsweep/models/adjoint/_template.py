@@ -34,6 +34,7 @@ NSQ = NCN if SQ else 0
 NCT = $NCT        # length of the coupling vector (NCN sums, NSQ squared sums, then NL local reads)
 ALG = $ALG        # algebraic states: the rhs gives the new value
 HAS_ALG = $HAS_ALG
+HEUN_OK = $HEUN_OK  # the model may be integrated with Heun (else its branch is pruned before inlining)
 NOUT = $NOUT
 NI = $NI
 NP = $NP
@@ -178,7 +179,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, 
             _rhs(xi, c, inp, p, const, dx)
             for cc in range(NCT):
                 CS[g - g_start, i, cc] = c[cc]
-            if heun:
+            if HEUN_OK and heun:
                 for k in range(NS):
                     if HAS_ALG and ALG[k]:
                         xp[k] = dx[k]
@@ -282,7 +283,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     for k in range(NI):
                         inp[k] = INP[g - g_start, i, k]
                 # an algebraic state's new value is the rhs (no identity part, no dt factor)
-                if heun:
+                if HEUN_OK and heun:
                     for k in range(NS):
                         xp[k] = XP[g - g_start, i, k]
                         if HAS_ALG and ALG[k]:
