@@ -1,0 +1,87 @@
+"""Calibration of an ensemble posterior by its number of members, on stored and fresh held-out runs.
+
+    nice python benchmarks/bench_sbi_members.py bench_sbi.h5 [--members 1 3 5] [--fresh 1 2 3]
+
+For a finished SBI study trained with ``SBI(ensemble=k)`` (e.g. by bench_sbi.py): the mixture of
+its first m members (m = 1: the single NPE, trained with the seed a study without an ensemble
+uses) is calibrated on the study's own held-out runs and on 200 fresh held-out simulations per
+``--fresh`` seed (the draws and run seeds ``check_calibration(n=200, seed=...)`` makes: the
+study's evaluation rebuilt from the file, runs numbered after the stored ones). Prints, for each
+set and pooled over all sets, the SBC KS p-value per parameter and the expected coverage at 50 %
+and 90 % (sbc.calibrate with ``--samples`` posterior samples per run). Nothing is written to the file.
+"""
+
+import argparse
+import json
+
+import numpy as np
+from scipy import stats
+
+import brainsweep.inference  # noqa: F401  (Results' SBI methods)
+from brainsweep.explorer import load
+from brainsweep.inference import posterior, training_data
+from brainsweep.inference._posterior_io import Posterior
+from brainsweep.inference._results import _study_evaluation
+from brainsweep.inference.predictive import simulate_features
+from brainsweep.inference.sbc import calibrate
+
+
+def held_out_sets(res, post, fresh_seeds, n=200):
+    """``{name: (theta, x)}``: the stored held-out runs, then ``n`` fresh ones per seed."""
+    data = training_data(res)
+    keep = data["holdout"] & (data["status"] == "ok")
+    sets = {"stored": (data["theta"][keep], data["x"][keep])}
+    evaluation = _study_evaluation(res, None, False)
+    for seed in fresh_seeds:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA2]))
+        theta = post.prior.sample(rng, n)
+        x, _ = simulate_features(evaluation, res.space, None, post.prior.to_params(theta), seed=res.seed,
+                                 first_idx=res.n_registered)
+        ok = np.all(np.isfinite(x), axis=1)
+        sets[f"fresh {seed}"] = (theta[ok], x[ok])
+    return sets
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path")
+    ap.add_argument("--members", type=int, nargs="+", default=[1, 3, 5])
+    ap.add_argument("--fresh", type=int, nargs="*", default=[1, 2, 3], help="seeds of fresh held-out sets")
+    ap.add_argument("--samples", type=int, default=500, help="posterior samples per held-out run")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    res = load(args.path)
+    post = posterior(res)
+    if not isinstance(post.estimator, list) or max(args.members) > len(post.estimator) or min(args.members) < 1:
+        ap.error(f"--members: {args.path} holds {len(post.estimator) if isinstance(post.estimator, list) else 1} "
+                 f"estimator(s); expected numbers from 1 to that")
+    sets = held_out_sets(res, post, args.fresh)
+    out = []
+    for m in args.members:
+        mixture = Posterior(post.estimator[0] if m == 1 else post.estimator[:m], post.prior)
+        ranks, density_ranks = [], []
+        for name, (theta, x) in sets.items():
+            c = calibrate(mixture, theta, x, args.samples, seed=0)
+            ranks.append(c["ranks"] / args.samples)
+            density_ranks.append(c["coverage_ranks"] / args.samples)
+            row = {"members": m, "set": name, "n": c["n"], "ks_pvals": c["ks_pvals"].tolist(),
+                   "coverage50": float(c["coverage"][9]), "coverage90": float(c["coverage"][17])}
+            out.append(row)
+            print(f"{m} member(s), {name:8s} (n {c['n']}): KS p {np.round(c['ks_pvals'], 3).tolist()}, "
+                  f"coverage 50 % {row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}", flush=True)
+        r, cr = np.vstack(ranks), np.concatenate(density_ranks)
+        # pooled: the same statistics as sbc.calibrate on all sets together (rank fractions)
+        ks = [float(stats.kstest(r[:, j], "uniform").pvalue) for j in range(r.shape[1])]
+        row = {"members": m, "set": "pooled", "n": len(r), "ks_pvals": ks, "coverage50": float(np.mean(cr >= 0.5)),
+               "coverage90": float(np.mean(cr >= 0.1)), "mean_rank": r.mean(axis=0).tolist()}
+        out.append(row)
+        print(f"{m} member(s), pooled   (n {len(r)}): KS p {np.round(ks, 4).tolist()}, coverage 50 % "
+              f"{row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}, mean rank fraction "
+              f"{np.round(row['mean_rank'], 3).tolist()}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
