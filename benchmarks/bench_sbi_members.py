@@ -31,7 +31,7 @@ def held_out_sets(res, post, fresh_seeds, n=200):
     data = training_data(res)
     keep = data["holdout"] & (data["status"] == "ok")
     sets = {"stored": (data["theta"][keep], data["x"][keep])}
-    evaluation = _study_evaluation(res, None, False)
+    evaluation = _study_evaluation(res, None, False) if fresh_seeds else None
     for seed in fresh_seeds:
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA2]))
         theta = post.prior.sample(rng, n)
