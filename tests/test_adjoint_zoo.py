@@ -202,3 +202,17 @@ def test_aln_refusals():
     m.params.update(filter_sigma=np.array([0.0, 1.0, 0.0, 0.0, 0.0]))
     with pytest.raises(ValueError, match="filter_sigma must be the same on every node"):
         gradient(m, obj, ["c_gl"], DURATION, **RUN)
+
+
+def test_aln_checkpointed_segments_give_the_same_gradient():
+    """Segments integrated again from checkpoints restart the local delays (de, di), the squared-
+    weight sums and the OU noise at the right step: the gradient does not change."""
+    m = _aln(sigma_ou=0.05)
+    y = forward(m, DURATION, **RUN)["rates_exc"]
+    obj = sum_of_squares(0.9 * y, "rates_exc")
+    ref = gradient(m, obj, ALN_WRT, DURATION, per_node=["a", "ext_exc_current"], checkpoint_every=10**9, **RUN)
+    for every in (37, 101):
+        got = gradient(m, obj, ALN_WRT, DURATION, per_node=["a", "ext_exc_current"], checkpoint_every=every, **RUN)
+        assert got[0] == ref[0]
+        for p in ALN_WRT:
+            np.testing.assert_array_equal(got[1][p], ref[1][p])

@@ -342,25 +342,25 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 gR = g % R
                 for cc in range(NCN):
                     nic = nu[i, cc]
-                    if SQ:  # the squared-weight sum reads the same delayed values
-                        nic2 = nu[i, NCN + cc]
-                        for k in range(k0, indptr[i + 1]):
-                            s = g - delays[k]
-                            if s < 0:
-                                s = 0
-                            mu[s % R, indices[k], cc] += w[k] * nic + w2[k] * nic2
-                    elif g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
+                    nic2 = nu[i, NCN + cc] if SQ else 0.0  # the squared-weight sum reads the same values
+                    if g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
                         for k in range(k0, indptr[i + 1]):
                             r = gR - delays[k]
                             if r < 0:
                                 r += R
-                            mu[r, indices[k], cc] += w[k] * nic
+                            if SQ:
+                                mu[r, indices[k], cc] += w[k] * nic + w2[k] * nic2
+                            else:
+                                mu[r, indices[k], cc] += w[k] * nic
                     else:
                         for k in range(k0, indptr[i + 1]):
                             s = g - delays[k]
                             if s < 0:
                                 s = 0
-                            mu[s % R, indices[k], cc] += w[k] * nic
+                            if SQ:
+                                mu[s % R, indices[k], cc] += w[k] * nic + w2[k] * nic2
+                            else:
+                                mu[s % R, indices[k], cc] += w[k] * nic
                     if diff != 0.0:
                         mu[g % R, i, cc] -= rowsum[i] * nu[i, cc]
     if g_start == 0:  # the initial state's coupled quantities (also the history before t = 0)
