@@ -55,28 +55,28 @@ about 20 CPU minutes in all (benchmarks/strategy_comparison.json):
 | problem | strategy | evaluations | CPU s | best loss | recovery |
 |---|---|---:|---:|---:|---|
 | jr_ab (2 par.) | GradientDescent (Adam) | 960 | 54.0 | 0.0002003 | largest rel. error of a, b 0.301 |
-| jr_ab (2 par.) | GradientDescent (L-BFGS-B) | 937 | 51.2 | 2.548e-08 | largest rel. error of a, b 0.000 |
+| jr_ab (2 par.) | GradientDescent (L-BFGS-B) | 937 | 51.2 | 2.548e-08 | largest rel. error of a, b 7.07e-05 |
 | jr_ab (2 par.) | CMAES | 666 | 17.3 | 3.021e-05 | largest rel. error of a, b 0.289 |
 | jr_ab (2 par.) | Evolution | 768 | 15.5 | 0.002016 | largest rel. error of a, b 0.267 |
-| jr_ab (2 par.) | BayesOpt | 80 | 37.9 | 0.00346 | largest rel. error of a, b 0.029 |
+| jr_ab (2 par.) | BayesOpt | 80 | 37.9 | 0.00346 | largest rel. error of a, b 0.0292 |
 | jr_ab_local (2 par.) | GradientDescent (Adam) | 540 | 30.9 | 0.0006498 | largest rel. error of a, b 0.197 |
-| jr_ab_local (2 par.) | GradientDescent (L-BFGS-B) | 507 | 29.1 | 7.888e-06 | largest rel. error of a, b 0.021 |
-| jr_ab_local (2 par.) | CMAES | 504 | 14.2 | 0.0003115 | largest rel. error of a, b 0.200 |
+| jr_ab_local (2 par.) | GradientDescent (L-BFGS-B) | 507 | 29.1 | 7.888e-06 | largest rel. error of a, b 0.0208 |
+| jr_ab_local (2 par.) | CMAES | 504 | 14.2 | 0.0003115 | largest rel. error of a, b 0.2 |
 | jr_ab_local (2 par.) | Evolution | 432 | 11.1 | 0.002166 | largest rel. error of a, b 0.103 |
-| jr_ab_local (2 par.) | BayesOpt | 80 | 43.6 | 0.000313 | largest rel. error of a, b 0.200 |
+| jr_ab_local (2 par.) | BayesOpt | 80 | 43.6 | 0.000313 | largest rel. error of a, b 0.2 |
 | jr_ab_power (2 par.) | GradientDescent (Adam) | 960 | 61.0 | 3.966 | largest rel. error of a, b 0.212 |
-| jr_ab_power (2 par.) | GradientDescent (L-BFGS-B) | 932 | 52.1 | 3.153 | largest rel. error of a, b 0.200 |
+| jr_ab_power (2 par.) | GradientDescent (L-BFGS-B) | 932 | 52.1 | 3.153 | largest rel. error of a, b 0.2 |
 | jr_ab_power (2 par.) | CMAES | 618 | 16.0 | 4.188 | largest rel. error of a, b 0.181 |
-| jr_ab_power (2 par.) | Evolution | 768 | 15.7 | 0.4521 | largest rel. error of a, b 0.023 |
-| jr_ab_power (2 par.) | BayesOpt | 80 | 48.0 | 6.717 | largest rel. error of a, b 0.069 |
+| jr_ab_power (2 par.) | Evolution | 768 | 15.7 | 0.4521 | largest rel. error of a, b 0.0232 |
+| jr_ab_power (2 par.) | BayesOpt | 80 | 48.0 | 6.717 | largest rel. error of a, b 0.0694 |
 | jr_136 (136 par.) | (start point) | 1 | 1.0 | 0.4184 | corr(fitted, target peak Hz) nan |
 | jr_136 (136 par.) | GradientDescent (Adam) | 20 | 26.9 | 0.07328 | corr(fitted, target peak Hz) 0.988 |
 | jr_136 (136 par.) | CMAES | 108 | 25.8 | 0.5121 | corr(fitted, target peak Hz) 0.123 |
-| jr_136 (136 par.) | Evolution | 100 | 23.4 | 0.5635 | corr(fitted, target peak Hz) 0.084 |
+| jr_136 (136 par.) | Evolution | 100 | 23.4 | 0.5635 | corr(fitted, target peak Hz) 0.0843 |
 | jr_136 (136 par.) | BayesOpt | 20 | 30.5 | 0.5965 | corr(fitted, target peak Hz) 0.222 |
 | hopf_fc (69 par.) | (start point) | 1 | 2.9 | 0.2704 | corr(FC, target FC) 0.771, K_gl 0.20 (truth 1) |
 | hopf_fc (69 par.) | (hidden point) | 1 | 1.4 | 0.05409 | corr(FC, target FC) 0.965, K_gl 1.00 (truth 1) |
-| hopf_fc (69 par.) | GradientDescent (Adam) | 30 | 104.0 | 0.062 | corr(FC, target FC) 0.950, K_gl 0.43 (truth 1) |
+| hopf_fc (69 par.) | GradientDescent (Adam) | 30 | 104.0 | 0.062 | corr(FC, target FC) 0.95, K_gl 0.43 (truth 1) |
 | hopf_fc (69 par.) | GradientDescent (Adam, 3 x lr) | 30 | 86.1 | 0.04566 | corr(FC, target FC) 0.964, K_gl 0.69 (truth 1) |
 | hopf_fc (69 par.) | CMAES | 192 | 202.5 | 0.03821 | corr(FC, target FC) 0.965, K_gl 1.99 (truth 1) |
 | hopf_fc (69 par.) | Evolution | 165 | 160.6 | 0.0389 | corr(FC, target FC) 0.964, K_gl 1.55 (truth 1) |
@@ -366,7 +366,7 @@ def table(rows) -> str:
         key, label = _METRICS[r["problem"]]
         extra = f", K_gl {r['K_gl']:.2f} (truth 1)" if r["problem"] == "hopf_fc" else ""
         lines.append(f"| {r['problem']} ({r['parameters']} par.) | {_NAMES[r['strategy']]} | {r['evaluations']} | "
-                     f"{r['cpu_s']:.1f} | {r['loss_best']:.4g} | {label} {r[key]:.3f}{extra} |")
+                     f"{r['cpu_s']:.1f} | {r['loss_best']:.4g} | {label} {r[key]:.3g}{extra} |")
     return "\n".join(lines)
 
 
