@@ -20,7 +20,8 @@ noise held fixed in both Heun stages), outputs sampled every ``sampling_dt`` and
 the engine's order of operations, so its outputs equal ``model.run``'s; the backward sweep is the
 discrete adjoint of that scheme (sympy vector-Jacobian products generated into numba), so the
 gradient is exact to rounding, for any number of parameters at a cost of 3-4.5 forward runs
-(benchmarks/bench_gradients.py). Memory is bounded by checkpointing (see :func:`gradient`).
+(ALN: 5.5-7, its rhs VJP is ~200 lines of arithmetic per node and step; benchmarks/bench_gradients.py
+--zoo). Memory is bounded by checkpointing (see :func:`gradient`).
 """
 
 from __future__ import annotations
