@@ -26,12 +26,13 @@ from brainsweep.inference.predictive import simulate_features
 from brainsweep.inference.sbc import calibrate
 
 
-def held_out_sets(res, post, fresh_seeds, n=200):
-    """``{name: (theta, x)}``: the stored held-out runs, then ``n`` fresh ones per seed."""
+def held_out_sets(res, post, fresh_seeds, n=200, features=None):
+    """``{name: (theta, x)}``: the stored held-out runs, then ``n`` fresh ones per seed (features by
+    the stored spec, or ``features`` for a study of a user's feature callable)."""
     data = training_data(res)
     keep = data["holdout"] & (data["status"] == "ok")
     sets = {"stored": (data["theta"][keep], data["x"][keep])}
-    evaluation = _study_evaluation(res, None, False) if fresh_seeds else None
+    evaluation = _study_evaluation(res, features, False) if fresh_seeds else None
     for seed in fresh_seeds:
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA2]))
         theta = post.prior.sample(rng, n)
