@@ -89,7 +89,33 @@ def _print_summary(res, n_best: int = 5) -> None:
         import pandas as pd
         with pd.option_context("display.width", 120, "display.max_columns", 12):
             print(f"best runs by {key}:")
-            print(res.best(n_best, key=key, minimize=_minimize(res, key))[res.params + [key]].to_string())
+            print(_best_table(res, n_best, key).to_string())
+
+
+def _node_groups(names) -> dict:
+    """{base: [names]} for explored names written ``<base>__<node>`` (one value per node), in order."""
+    groups: dict = {}
+    for name in names:
+        base, sep, node = name.rpartition("__")
+        if sep and base and node.isdigit():
+            groups.setdefault(base, []).append(name)
+    return {base: members for base, members in groups.items() if len(members) > 1}
+
+
+def _best_table(res, n: int, key: str):
+    """The best runs' explored values and ``key``; a per-node parameter as its mean, min and max
+    over the nodes (``a__0 .. a__67`` would be 68 columns)."""
+    best = res.best(n, key=key, minimize=_minimize(res, key))
+    groups = _node_groups(res.params)
+    grouped = {m for members in groups.values() for m in members}
+    table = best[[p for p in res.params if p not in grouped]].copy()
+    for base, members in groups.items():
+        values = best[members].astype(float)
+        table[f"{base} mean ({len(members)} nodes)"] = values.mean(axis=1)
+        table[f"{base} min"] = values.min(axis=1)
+        table[f"{base} max"] = values.max(axis=1)
+    table[key] = best[key]
+    return table
 
 
 def _best_key(res):
@@ -140,6 +166,14 @@ def _info(args) -> int:
     print(f"evaluate:  {fp.get('evaluate')}")
     dims = fp["space"]["dimensions"]
     print("space:")
+    groups = _node_groups([d["name"] for d in dims])
+    for base, members in groups.items():
+        mine = [d for d in dims if d["name"] in set(members)]
+        if all(d["kind"] == "bounded" for d in mine) and len({(d["low"], d["high"], d["scale"]) for d in mine}) == 1:
+            d = mine[0]
+            print(f"  {members[0]} .. {members[-1]}: one value per node ({len(members)}), "
+                  f"{d['low']} .. {d['high']} ({d['scale']})")
+            dims = [d for d in dims if d["name"] not in set(members)]
     for d in dims:
         if d["kind"] == "grid":
             vals = d["values"]
@@ -167,7 +201,7 @@ def _info(args) -> int:
         import pandas as pd
         with pd.option_context("display.width", 120, "display.max_columns", 12):
             print(f"best {min(args.best, counts['ok'])} by {key}:")
-            print(res.best(args.best, key=key, minimize=_minimize(res, key))[res.params + [key]].to_string())
+            print(_best_table(res, args.best, key).to_string())
     failed = res.df[res.df["status"] != "ok"]
     if len(failed):
         print(f"first problem: run {failed.index[0]} {failed['status'].iloc[0]}: "

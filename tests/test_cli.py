@@ -390,3 +390,27 @@ def test_run_trust_resumes_a_format_1_file_and_info_says_why_its_state_is_not_re
     res = load(path)
     assert res.df[["x", "y", "v", "seed"]].equals(before[["x", "y", "v", "seed"]])
     assert res.df["v"].tolist() == [1.0, 11.0, 4.0, 14.0]
+
+
+def _per_node_loss(p):
+    return {"loss": sum((p[f"a__{i}"] - 0.1 * i) ** 2 for i in range(5)) + (p["k"] - 0.5) ** 2}
+
+
+def test_info_shows_a_per_node_parameter_as_one_line_and_its_mean(tmp_path, capsys):
+    """Per-node names a__0 .. a__4 (as a per_node space expands) are one line in the space and
+    mean/min/max columns in the best-runs table, computed from the stored values."""
+    from brainsweep.explorer import CMAES, ParameterSpace, Study
+    bounds = {f"a__{i}": (0.0, 1.0) for i in range(5)} | {"k": (0.0, 1.0)}
+    path = tmp_path / "nodes.h5"
+    res = Study(_per_node_loss, ParameterSpace(bounds=bounds), CMAES(max_evals=24, popsize=8),
+                path=str(path), seed=0).run(progress=False)
+    capsys.readouterr()
+    assert main(["info", str(path), "--best", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "a__0 .. a__4: one value per node (5), 0.0 .. 1.0 (linear)" in out
+    assert "a__3" not in out.replace("a__0 .. a__4", "")
+    best = res.best(1, key="loss", minimize=True).iloc[0]
+    values = np.array([best[f"a__{i}"] for i in range(5)])
+    row = [line for line in out.splitlines() if line.strip().startswith(str(best.name) + " ")][-1].split()
+    assert np.isclose(float(row[2]), values.mean(), rtol=1e-5)
+    assert np.isclose(float(row[3]), values.min(), rtol=1e-5) and np.isclose(float(row[4]), values.max(), rtol=1e-5)
