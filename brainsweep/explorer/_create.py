@@ -17,6 +17,8 @@ from .storage import (_BK, _COL, FORMAT_VERSION, _as_kind, _col_name, _param_kin
 
 __all__ = ["write_new_study"]
 
+_COMPACT_FROM = 16  # explored parameters from which a new file is compacted
+
 
 def write_new_study(path: str, space, fingerprint: dict, seed: int, provenance: dict, traj_name: str,
                     evaluator=None, attachments: dict | None = None) -> str:
@@ -30,16 +32,27 @@ def write_new_study(path: str, space, fingerprint: dict, seed: int, provenance: 
     try:
         _write_skeleton(tmp, space, provenance, traj_name)
         study_id = new_study_id()
+        compact = tmp[:-3] + "-compact.h5"
         h5 = open_h5(tmp, "a")
         try:
             _write_bookkeeping(h5, space, fingerprint, seed, provenance, traj_name, evaluator,
                                attachments, study_id)
+            # HDF5 does not give back the space of the tables replaced above (64 kB each, two per
+            # explored parameter); a copy holds only what is in use. It costs ~0.15 s: worth it
+            # from _COMPACT_FROM parameters on (2 MB; 136 per-node parameters: 31 -> 5 MB)
+            if len(space.dimensions) >= _COMPACT_FROM:
+                h5.copy_file(compact, overwrite=True)
         finally:
             h5.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        if os.path.exists(compact):
+            os.replace(compact, path)
             os.remove(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        for name in (tmp, tmp[:-3] + "-compact.h5"):
+            if os.path.exists(name):
+                os.remove(name)
         raise
     return study_id
 
@@ -100,13 +113,27 @@ def _write_bookkeeping(h5, space, fingerprint, seed, provenance, traj_name, eval
     for d in space.dimensions:  # pypet's placeholder range -> an empty one of full width
         group = h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}")
         h5.remove_node(group, "explored_data")
+        _shrink_chunks(group.data, (1,))
         col = (tables.StringCol(widths[d.name], pos=0) if kinds[d.name] == "str"
                else _COL[kinds[d.name]](0))
-        table = h5.create_table(group, "explored_data", {"data": col})
+        # small chunks: PyTables' default (8192 rows) allocates 64 kB per table even for a few runs,
+        # 17 MB for the two tables of each of 136 per-node parameters
+        table = h5.create_table(group, "explored_data", {"data": col}, chunkshape=(_EXPLORED_CHUNK,))
         table.attrs.SRVC_COLUMN_data_COLL_TYPE = np.str_("COLL_SCALAR")
         table.attrs.SRVC_COLUMN_data_SCALAR_TYPE = np.str_(kinds[d.name])
         table.attrs.SRVC_STORE = np.str_("TABLE")
     h5.get_node(f"/{traj_name}/overview/info").cols.length[0] = 0
+
+
+_EXPLORED_CHUNK = 1024  # rows of a parameter's explored_data chunk: 8 kB of float64
+
+
+def _shrink_chunks(table, chunkshape) -> None:
+    """Rewrite ``table`` (pypet's one-row table of a parameter's value) with ``chunkshape``."""
+    parent, name = table._v_parent, table._v_name
+    table.copy(parent, name + "_small", chunkshape=chunkshape)
+    table.remove()
+    parent._f_get_child(name + "_small").rename(name)
 
 
 def _reference_of(evaluator):
