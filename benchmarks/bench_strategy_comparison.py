@@ -122,7 +122,7 @@ from brainsweep.data import load_connectome
 from brainsweep.evaluation.differentiable import fc_fit_loss, log_spectral_rmse_loss, spectral_correlation_loss
 from brainsweep.evaluation.spectra import welch_psd
 from brainsweep.explorer import CMAES, BayesOpt, Evolution, GradientDescent, ParameterSpace, Study
-from brainsweep.inference._pernode import model_evaluation
+from brainsweep.explorer.pernode import model_evaluation
 from brainsweep.models import HopfModel, JansenRitModel
 
 STRATEGIES = ("gd", "cmaes", "evolution", "bayesopt")

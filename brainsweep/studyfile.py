@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-__all__ = ["load_study", "StudySpecError", "parse_study", "timing_problems", "OBJECTIVES", "STRATEGIES"]
+__all__ = ["load_study", "StudySpecError", "parse_study", "OBJECTIVES", "STRATEGIES"]
 
 TOP_KEYS = ("path", "name", "model", "function", "connectome", "integration", "outputs", "space",
             "strategy", "objectives", "seed", "timeout")
@@ -638,6 +638,7 @@ def _parse_integration(top, model, problems):
                 kw[key] = float(v)
     if "dt" in m and "dt" not in kw:
         return kw, seed  # a bad dt is reported already; the steps below are measured in it
+    from .models.engine import timing_problems
     for key, message in timing_problems(kw, getattr(model, "dt", 0.1)):
         problems.add(m[key][1], f"integration.{key}: {message}")
     if "tr" in kw and not kw.get("bold"):
@@ -661,41 +662,6 @@ def _parse_initial_state(node, model, problems):
         if v is not None:
             out[name] = float(v)
     return out or None
-
-
-def timing_problems(run_kwargs: dict, model_dt: float = 0.1) -> list[tuple[str, str]]:
-    """``[(argument, message)]`` for run arguments the engine would refuse at run time:
-    ``dt`` not positive; ``duration``, ``sampling_dt``, ``tr`` and ``bold_dt`` not positive
-    multiples of ``dt`` (all in ms; ``model_dt`` when ``dt`` is not given); ``tr`` not a
-    multiple of ``bold_dt``; ``sampling_dt`` longer than ``duration``. Checking them first
-    means a study fails before its first run, not in every run."""
-    from .models.engine import _steps
-    dt = run_kwargs.get("dt", model_dt)
-    if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt) and dt > 0):
-        return [("dt", f"expected a positive number of ms, got {dt!r}")]
-    out = []
-    for key in ("duration", "sampling_dt", "tr", "bold_dt"):
-        value = run_kwargs.get(key)
-        if value is None:
-            continue
-        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0):
-            out.append((key, f"expected a positive number of ms, got {value!r}"))
-            continue
-        try:
-            _steps(key, value, dt)
-        except ValueError:
-            n = value / dt
-            near = [k * dt for k in (np.floor(n), np.ceil(n)) if k >= 1]
-            out.append((key, f"{value:g} ms is not a whole number of steps of dt = {dt:g} ms "
-                             f"(nearest: {', '.join(f'{x:.10g}' for x in sorted(set(near)))})"))
-    duration, sampling_dt = run_kwargs.get("duration"), run_kwargs.get("sampling_dt")
-    if isinstance(duration, (int, float)) and isinstance(sampling_dt, (int, float)) and sampling_dt > duration > 0:
-        out.append(("sampling_dt", f"{sampling_dt:g} ms is longer than the duration ({duration:g} ms)"))
-    tr, bold_dt = run_kwargs.get("tr"), run_kwargs.get("bold_dt")
-    if not any(k in ("tr", "bold_dt") for k, _ in out) and tr and bold_dt and abs(
-            round(tr / bold_dt) * bold_dt - tr) > 1e-9 * tr:
-        out.append(("tr", f"{tr:g} ms is not a multiple of bold_dt = {bold_dt:g} ms"))
-    return out
 
 
 def _parse_stimulus(node, model, problems):

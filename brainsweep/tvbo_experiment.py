@@ -290,7 +290,7 @@ def _integration(spec, model):
     every = max(1, int(np.ceil(1.0 / dt - 1e-9)))
     kw = {"integrator": method, "dt": float(dt), "duration": float(duration),
           "sampling_dt": float(every * dt) if every * dt <= duration else float(dt)}
-    from .studyfile import timing_problems
+    from .models.engine import timing_problems
 
     problems = timing_problems(kw)
     if problems:

@@ -312,7 +312,7 @@ def _jr3():
 
 
 def test_per_node_space_expands_to_one_dimension_per_node():
-    from brainsweep.inference._pernode import per_node_bounds
+    from brainsweep.explorer.pernode import per_node_bounds
     from brainsweep.models import HopfModel
 
     jr, _, _ = _jr3()
@@ -385,7 +385,7 @@ def test_a_parameter_without_derivative_is_refused_before_anything_runs(tmp_path
 
 
 def test_per_node_study_stores_the_expanded_space_and_resumes_from_either_form(tmp_path):
-    from brainsweep.inference._pernode import per_node_bounds
+    from brainsweep.explorer.pernode import per_node_bounds
 
     jr, run, obj = _jr3()
     space = ParameterSpace(bounds={"a": (0.05, 0.12), "b": (0.03, 0.08)}, per_node=["a", "b"])

@@ -13,7 +13,7 @@ pytest.importorskip("sbi")
 
 from brainsweep.explorer import ParameterSpace, Study, load  # noqa: E402
 from brainsweep.inference import SBI, features, per_node_bounds  # noqa: E402
-from brainsweep.inference._pernode import per_node_groups  # noqa: E402
+from brainsweep.explorer.pernode import per_node_groups  # noqa: E402
 from brainsweep.models import HopfModel  # noqa: E402
 
 RUN = dict(duration=4000.0, dt=0.5, sampling_dt=2.0)

@@ -1,4 +1,4 @@
-"""Imports flow one way: cli/studyfile -> explorer/mpi/inference -> models/evaluation -> data.
+"""Imports flow one way: cli/studyfile -> inference -> explorer/mpi -> models/evaluation -> data.
 
 Each lower package is imported with every one of its submodules in a fresh Python process,
 and the modules that process then holds (``sys.modules``) must not include a higher layer:
@@ -16,6 +16,7 @@ HIGHER = {
     "brainsweep.data": ("models", "evaluation", "explorer", "mpi", "inference", "studyfile", "cli"),
     "brainsweep.evaluation": ("explorer", "mpi", "inference", "studyfile", "cli"),
     "brainsweep.models": ("explorer", "mpi", "inference", "studyfile", "cli"),
+    "brainsweep.explorer": ("inference", "studyfile", "cli"),
 }
 
 PROBE = """

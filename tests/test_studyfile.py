@@ -228,7 +228,7 @@ def test_timing_that_the_engine_would_refuse_is_reported_before_anything_runs(tm
 
 
 def test_timing_problems_for_run_kwargs_given_in_python():
-    from brainsweep.studyfile import timing_problems
+    from brainsweep.models.engine import timing_problems
     assert timing_problems({"duration": 1000.0, "sampling_dt": 1.0, "tr": 500.0, "bold_dt": 1.0}) == []
     assert timing_problems({"dt": 0.0, "duration": 10.0}) == [("dt", "expected a positive number of ms, got 0.0")]
     assert [k for k, _ in timing_problems({"dt": 0.05, "duration": 100.02, "sampling_dt": 0.125})] == \

@@ -73,7 +73,7 @@ class ModelEvaluation:
             run_kwargs["initial_history"] = np.asarray(run_kwargs["initial_history"], dtype=float)
         if "seed" in run_kwargs or "seeds" in run_kwargs:
             raise ValueError("run_kwargs: seeds come from the study (Study(seed=...)), not run_kwargs")
-        from ..studyfile import timing_problems  # imported here: studyfile imports the explorer package
+        from ..models.engine import timing_problems
         timing = timing_problems(run_kwargs, getattr(model, "dt", 0.1))
         if timing:
             raise ValueError("run_kwargs: " + "; ".join(f"{key}: {msg}" for key, msg in timing))

@@ -111,7 +111,7 @@ class Study:
         gradients = getattr(strategy, "needs_gradients", False)
         if per_node and made is None and not gradients:
             # runs gather <param>__<node> values into per-node arrays (the evaluation SBI uses)
-            from ..inference._pernode import model_evaluation
+            from .pernode import model_evaluation
             made = model_evaluation(evaluate, space, objective=objective, run_kwargs=run_kwargs, keep=keep,
                                     timeout=timeout)
         self.evaluator = made if made is not None else _make_evaluator(

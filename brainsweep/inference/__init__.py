@@ -16,7 +16,7 @@ when an estimator is trained or rebuilt.
 from ..explorer import Results
 from . import features
 from ._results import READER as _READER
-from ._pernode import per_node_bounds
+from ..explorer.pernode import per_node_bounds
 from ._posterior_io import Posterior
 from ._results import calibration, plot_calibration_of as plot_calibration, plot_posterior, posterior, training_data
 from .predictive import plot_predictive, predictive_check

@@ -17,7 +17,7 @@ import hashlib
 from ..explorer import _plain
 from ..explorer.model_eval import ModelEvaluation
 from ..explorer.runner import FunctionEvaluator, qualified_name
-from ._pernode import PerNodeEvaluation
+from ..explorer.pernode import PerNodeEvaluation
 from .features import FeatureFunction, as_vector
 
 __all__ = ["FeatureEvaluator", "feature_key", "feature_identity", "N_FEATURES"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..explorer.model_eval import ModelEvaluation
-from ._pernode import PerNodeEvaluation, per_node_groups
+from ..explorer.pernode import PerNodeEvaluation, per_node_groups
 from ._posterior_io import Posterior, estimator_from_plain
 from ._prior import BoxPrior
 

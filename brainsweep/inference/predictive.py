@@ -6,7 +6,7 @@ import numpy as np
 
 from ..explorer.runner import FunctionEvaluator, run_seed
 from ._evaluator import N_FEATURES, FeatureEvaluator, feature_key
-from ._pernode import PerNodeEvaluation, model_evaluation
+from ..explorer.pernode import PerNodeEvaluation, model_evaluation
 
 __all__ = ["predictive_check", "plot_predictive", "simulate_features"]
 

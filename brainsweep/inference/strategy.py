@@ -30,7 +30,7 @@ import numpy as np
 from ..explorer.space import ParameterSpace
 from ..explorer.strategy import Batch, Outcome, Strategy
 from ._evaluator import N_FEATURES, FeatureEvaluator, feature_identity, feature_key
-from ._pernode import model_evaluation, per_node_groups
+from ..explorer.pernode import model_evaluation, per_node_groups
 from ._posterior_io import (BUILD_DEFAULTS, DENSITY_ESTIMATORS, TRAINING_KEYS, Posterior,
                             estimator_from_plain, estimator_to_plain, train_npe)
 from ._prior import BoxPrior
@@ -368,7 +368,7 @@ class SBI(Strategy):
     def study(self, evaluate, space: ParameterSpace, path: str, **kwargs):
         """``Study(evaluate, space, self, path, **kwargs)``: a Study wraps its evaluator with
         :meth:`wrap_evaluator`, so its runs also return the features. For a model, the space may
-        hold per-node dimensions ``<param>__<node>`` (see :func:`~._pernode.per_node_bounds`)."""
+        hold per-node dimensions ``<param>__<node>`` (see :func:`~brainsweep.explorer.pernode.per_node_bounds`)."""
         from ..explorer import Study
         return Study(evaluate, space, self, path, **kwargs)
 

@@ -70,7 +70,7 @@ import numpy as np
 from ._kernel_template import SCHEME_TEMPLATE, TEMPLATE
 from .noise import draw_seed, seed_state
 
-__all__ = ["DivergenceError", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel", "MemoryUseWarning",
+__all__ = ["DivergenceError", "timing_problems", "get_kernel", "kernel_dir", "simulate_runs", "set_parallel", "MemoryUseWarning",
            "default_sampling_dt", "history_values", "history_of_states", "DEFAULT_OUTPUT_BUDGET", "MEMORY_FRACTION"]
 
 #: bytes of recorded outputs per run up to which a run without ``sampling_dt`` keeps every
@@ -304,6 +304,40 @@ def _steps(name: str, value: float, dt: float) -> int:
     if n < 1 or abs(n * dt - value) > 1e-9 * max(1.0, abs(value)):
         raise ValueError(f"{name} = {value} ms must be a positive multiple of dt = {dt} ms")
     return n
+
+
+def timing_problems(run_kwargs: dict, model_dt: float = 0.1) -> list[tuple[str, str]]:
+    """``[(argument, message)]`` for run arguments the engine would refuse at run time:
+    ``dt`` not positive; ``duration``, ``sampling_dt``, ``tr`` and ``bold_dt`` not positive
+    multiples of ``dt`` (all in ms; ``model_dt`` when ``dt`` is not given); ``tr`` not a
+    multiple of ``bold_dt``; ``sampling_dt`` longer than ``duration``. Checking them first
+    means a study fails before its first run, not in every run."""
+    dt = run_kwargs.get("dt", model_dt)
+    if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt) and dt > 0):
+        return [("dt", f"expected a positive number of ms, got {dt!r}")]
+    out = []
+    for key in ("duration", "sampling_dt", "tr", "bold_dt"):
+        value = run_kwargs.get(key)
+        if value is None:
+            continue
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0):
+            out.append((key, f"expected a positive number of ms, got {value!r}"))
+            continue
+        try:
+            _steps(key, value, dt)
+        except ValueError:
+            n = value / dt
+            near = [k * dt for k in (np.floor(n), np.ceil(n)) if k >= 1]
+            out.append((key, f"{value:g} ms is not a whole number of steps of dt = {dt:g} ms "
+                             f"(nearest: {', '.join(f'{x:.10g}' for x in sorted(set(near)))})"))
+    duration, sampling_dt = run_kwargs.get("duration"), run_kwargs.get("sampling_dt")
+    if isinstance(duration, (int, float)) and isinstance(sampling_dt, (int, float)) and sampling_dt > duration > 0:
+        out.append(("sampling_dt", f"{sampling_dt:g} ms is longer than the duration ({duration:g} ms)"))
+    tr, bold_dt = run_kwargs.get("tr"), run_kwargs.get("bold_dt")
+    if not any(k in ("tr", "bold_dt") for k, _ in out) and tr and bold_dt and abs(
+            round(tr / bold_dt) * bold_dt - tr) > 1e-9 * tr:
+        out.append(("tr", f"{tr:g} ms is not a multiple of bold_dt = {bold_dt:g} ms"))
+    return out
 
 
 def default_sampling_dt(duration: float, dt: float, n_nodes: int, n_outputs: int, itemsize: int = 8) -> float:
