@@ -14,11 +14,12 @@ the relative difference to the adjoint's gradient); for 2 x 68 per-node values t
     nice -n 10 python benchmarks/bench_gradients.py --seconds 1 2 10
 
 ``--zoo``: the same ratio (gradient CPU / forward CPU) for each model of the zoo on the same
-network (1 simulated second, the model's default integrator and dt 0.1 ms, outputs every 1 ms,
-a sum-of-squares loss on one output, gradient with respect to the parameters listed in ZOO, the
-first of them per node), one line per model.
+network (``--seconds`` simulated, default 1, the model's default integrator and dt 0.1 ms,
+outputs every 1 ms, a sum-of-squares loss on one output, gradient with respect to the
+parameters listed in ZOO, the first of them per node), one line per model and duration; the
+last column is the number of segments of the checkpointed run (all but the last integrated twice).
 
-    nice -n 10 python benchmarks/bench_gradients.py --zoo
+    nice -n 10 python benchmarks/bench_gradients.py --zoo --seconds 1 10
 """
 
 from __future__ import annotations
@@ -79,12 +80,18 @@ ZOO = [
 ]
 
 
+def _n_segments(m, dur, run, wrt):
+    s = adjoint._setup(m, dur, run["dt"], run["sampling_dt"], None, run["seed"], None, wrt)
+    return len(adjoint._segments(s["n_steps"], adjoint._checkpoint_steps(s, None)))
+
+
 def zoo(sc, seconds, repeat):
-    """One table line per model: forward and gradient CPU seconds and their ratio."""
-    print("| model | integrator | parameters (first per node) | forward CPU s | gradient CPU s | ratio |")
-    print("|---|---|---|---|---|---|")
-    dur = 1000.0 * seconds
-    for cls, key, wrt, values in ZOO:
+    """One table line per model and duration: forward and gradient CPU seconds and their ratio."""
+    print("| model | integrator | parameters (first per node) | simulated s | forward CPU s | gradient CPU s | ratio "
+          "| segments |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (cls, key, wrt, values), sec in ((z, sec) for z in ZOO for sec in seconds):
+        dur = 1000.0 * sec
         m = cls(Cmat=sc.Cmat, Dmat=sc.Dmat)
         m.params.update(values)
         run = dict(dt=0.1, sampling_dt=1.0, seed=1)
@@ -93,15 +100,16 @@ def zoo(sc, seconds, repeat):
         gradient(m, sum_of_squares(0.9 * y[:, :200], key), wrt, 200.0, per_node=wrt[:1], **run)  # compiles
         t_fwd, _ = _cpu(lambda: m.run(duration=dur, **run), repeat)
         t_grad, _ = _cpu(lambda: gradient(m, obj, wrt, dur, per_node=wrt[:1], **run), repeat)
-        print(f"| {cls.__name__} | {m.integrator} | {', '.join(wrt)} | {t_fwd:.3f} | {t_grad:.3f} | "
-              f"{t_grad / t_fwd:.2f} |", flush=True)
+        print(f"| {cls.__name__} | {m.integrator} | {', '.join(wrt)} | {sec:g} | {t_fwd:.3f} | {t_grad:.3f} | "
+              f"{t_grad / t_fwd:.2f} | {_n_segments(m, dur, run, wrt)} |", flush=True)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, nargs="+", default=[1.0, 2.0], help="simulated seconds")
+    ap.add_argument("--seconds", type=float, nargs="+", default=None,
+                    help="simulated seconds (default 1 2; with --zoo 1)")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--zoo", action="store_true", help="the cost ratio of every model of the zoo (1 s each)")
+    ap.add_argument("--zoo", action="store_true", help="the cost ratio of every model of the zoo")
     ap.add_argument("--workspace-mb", type=float, default=None,
                     help="bytes of stored steps a gradient keeps (default brainsweep.models.adjoint.WORKSPACE_BUDGET, "
                          "100 MB); more memory, fewer segments integrated twice")
@@ -110,7 +118,7 @@ def main(argv=None):
         adjoint.WORKSPACE_BUDGET = args.workspace_mb * 1e6
     sc = load_connectome("tvb68")
     if args.zoo:
-        return zoo(sc, 1.0, args.repeat)
+        return zoo(sc, args.seconds or [1.0], args.repeat)
     m = JansenRitModel(Cmat=sc.Cmat, Dmat=sc.Dmat)
     n = m.network.n_nodes
     run = dict(dt=0.1, sampling_dt=1.0, seed=1, integrator="heun")
@@ -123,7 +131,7 @@ def main(argv=None):
     print("| simulated s | forward CPU s | gradient a, b CPU s | ratio | gradient 2x68 CPU s | ratio | "
           "central differences a, b CPU s (ratio) | their rel. difference | central differences 2x68 CPU s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for sec in args.seconds:
+    for sec in args.seconds or [1.0, 2.0]:
         dur = 1000.0 * sec
         target = welch_psd(hidden.run(duration=dur, **run)["v_pyr"], 1000.0, nperseg=256)[1].mean(axis=0)
         obj = spectral_correlation_loss(target, 1000.0, 256, "v_pyr")

@@ -27,6 +27,7 @@ gradient is exact to rounding, for any number of parameters at a cost of 3-4.5 f
 from __future__ import annotations
 
 import inspect
+import threading
 
 import numpy as np
 
@@ -116,7 +117,9 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
     stride = max(len(cls.coupled_vars), 1) * N  # flat H: (step, quantity, node)
     off = np.ascontiguousarray(indices - delays * stride).astype(np.int64)
     loff = np.ascontiguousarray(np.arange(N)[:, None] - lst * stride).astype(np.int64)
-    return dict(kern=kern, off=off, loff=loff, bold=_bold_setup(model, bold, tr, bold_dt, dt, n_steps, N), n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
+    nc1 = max(len(cls.coupled_vars), 1)  # flat MU of the backward sweep: (step, node, quantity)
+    boff = np.ascontiguousarray(indices * nc1 - delays * (N * nc1)).astype(np.int64)
+    return dict(kern=kern, off=off, loff=loff, boff=boff, bold=_bold_setup(model, bold, tr, bold_dt, dt, n_steps, N), n_steps=n_steps, dt=dt, heun=integrator == "heun", P=P, X0=X0,
                 const=tuple(const), indptr=indptr, indices=indices, w=w, w2=w2, delays=delays, lst=lst,
                 diff=diff, rowsum=rowsum, sample_every=sample_every, out_names=out_names,
                 pnames=pnames, N=N, NS=len(mspec["state_names"]), NC=len(cls.coupled_vars), D=D,
@@ -125,20 +128,41 @@ def _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wr
                 noise=NoiseSource(cls, P, pnames, rng_state, dt))
 
 
+#: the last workspace, kept for the next gradient of the same shapes (one per thread)
+_KEPT = threading.local()
+
+
 def _workspace(s, every):
-    """Arrays for one segment of up to ``every`` steps, reused by every segment (fresh arrays
-    cost a page fault per 4 kB on first touch: measured 15 % of the forward pass)."""
+    """Arrays for one segment of up to ``every`` steps, reused by every segment and, if at most
+    twice :data:`WORKSPACE_BUDGET` bytes, kept for the next call with the same shapes (an
+    optimizer's steps): fresh arrays cost a page fault per 4 kB on first touch (measured 15 % of
+    the forward pass, 8 % of a whole gradient of Hopf on 68 nodes)."""
     N, NS, heun = s["N"], s["NS"], s["heun"]
-    s["ws"] = dict(X=np.empty((every + 1, N, NS)), H=np.empty((every + s["D"] + 1, max(s["NC"], 1), N)),
-                   CS=np.empty((every, N, max(s["NCT"], 1))), XP=np.empty((every if heun else 1, N, NS)),
-                   INP=np.empty((every if s["noise"].active else 1, N, max(s["noise"].NI, 1))))
+    shapes = dict(X=(every + 1, N, NS), H=(every + s["D"] + 1, max(s["NC"], 1), N),
+                  CS=(every, N, max(s["NCT"], 1)), XP=(every if heun else 1, N, NS),
+                  INP=(every if s["noise"].active else 1, N, max(s["noise"].NI, 1)),
+                  MU=(every + s["D"] + 2, N, max(s["NC"], 1)))
+    ws = getattr(_KEPT, "ws", None)
+    _KEPT.ws = None  # in use: a gradient called by an objective gets its own
+    if ws is not None and any(ws[k].shape != shape for k, shape in shapes.items()):
+        ws = None  # freed before the new one is allocated
+    if ws is None:
+        ws = {k: np.empty(shape) for k, shape in shapes.items()}
+    s["ws"] = ws
 
 
-def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
+def _keep_workspace(s):
+    """Keep this call's workspace for the next call if it is at most twice the budget."""
+    if sum(a.nbytes for a in s["ws"].values()) <= 2 * WORKSPACE_BUDGET:
+        _KEPT.ws = s["ws"]
+
+
+def _segment_forward(s, g0, g1, x0, hist, noise_state, Y, keep=True):
     """Integrate steps g0..g1 from state x0 with the coupled quantities ``hist`` of steps
     g0 - D..g0 (None for g0 = 0) and the noise from ``noise_state`` (advanced):
     (X of steps g0..g1, H window, its base step, the inputs of steps g0..g1 - 1, the coupling
-    vectors and Heun predictors of those steps), all views of the workspace."""
+    vectors and Heun predictors of those steps (not written unless ``keep``)), all views of
+    the workspace."""
     base = g0 - s["D"]
     n, ws = g1 - g0, s["ws"]
     X = ws["X"][:n + 1]
@@ -153,7 +177,7 @@ def _segment_forward(s, g0, g1, x0, hist, noise_state, Y):
     s["kern"].forward(g0, g1, s["dt"], s["heun"], X, H, base, s["P"], s["const"], s["indptr"],
                       s["off"], s["w"], s["w2"], s["loff"], s["diff"], s["rowsum"], s["sample_every"],
                       Y, INP, s["noise"].active, CS, XP, b["k"] if s["first_pass"] else -1, b["every"], b["off"],
-                      b["scale"], b["ZACC"], b["Z"])
+                      b["scale"], b["ZACC"], b["Z"], keep)
     return X, H, base, INP, CS, XP
 
 
@@ -171,7 +195,8 @@ def _forward_pass(s, every):
     noise_state = s["noise"].state()
     for g0, g1 in _segments(n, every):
         checkpoints.append((x.copy(), None if hist is None else hist.copy(), s["noise"].state(noise_state)))
-        X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y)
+        # only the last segment's coupling vectors and predictors are read before it is integrated again
+        X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y, g1 == n)
         nb = g1 - s["D"]
         x, hist, last = X[-1].copy(), H[nb - base:], (X, H, base, INP, CS, XP)
     s["first_pass"] = False  # segments integrated again do not add to the BOLD input
@@ -191,8 +216,9 @@ def _outputs(s, Y):
     return out
 
 
-#: bytes of stored steps (states, Heun predictors, coupling vectors, coupled quantities) that a
-#: gradient keeps at once by default: the engine's default output budget of a forward run
+#: bytes of stored steps (states, Heun predictors, coupling vectors, coupled quantities and their
+#: adjoints, noise inputs) that a gradient keeps at once by default: the engine's default output
+#: budget of a forward run
 WORKSPACE_BUDGET = DEFAULT_OUTPUT_BUDGET
 
 
@@ -200,7 +226,8 @@ def _checkpoint_steps(s, checkpoint_every):
     if checkpoint_every is None:
         # segments as long as the workspace budget allows (fewer segments integrated twice), and
         # at least about sqrt(steps x history) steps, which keeps memory ~ sqrt(steps) beyond it
-        per_step = 8 * s["N"] * (s["NS"] * (2 if s["heun"] else 1) + max(s["NCT"], 1) + max(s["NC"], 1))
+        per_step = 8 * s["N"] * (s["NS"] * (2 if s["heun"] else 1) + max(s["NCT"], 1) + 2 * max(s["NC"], 1)
+                                 + (s["noise"].NI if s["noise"].active else 0))
         return max(256, int(np.sqrt(s["n_steps"] * (s["D"] + 2))), int(WORKSPACE_BUDGET // per_step))
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
             or checkpoint_every < 1:
@@ -213,6 +240,7 @@ def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed
     """The outputs {name: (nodes, samples)} of the adjoint's forward pass (equal to ``model.run``'s)."""
     s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, (), bold, tr, bold_dt)
     Y, _, _ = _forward_pass(s, s["n_steps"])
+    _keep_workspace(s)
     return _outputs(s, Y)
 
 
@@ -249,9 +277,10 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     in :data:`WORKSPACE_BUDGET` bytes of stored steps, 100 MB, and at least about
     sqrt(steps x (max delay + 2))); only each segment's first state, noise state and the coupled
     quantities of the max delay before it are kept, and each segment but the last is integrated
-    again during the backward sweep (cost: up to one more forward run; with
-    ``checkpoint_every >= steps`` every step is kept instead and nothing is integrated twice).
-    The gradient is the same either way.
+    again during the backward sweep (cost: up to one more forward run, less the first pass's
+    stores of those segments; with ``checkpoint_every >= steps`` every step is kept instead and
+    nothing is integrated twice). The gradient is the same either way. The segment workspace
+    (at most twice the budget) stays allocated for the next call of the same shapes.
     """
     wrt = list(wrt)
     _check_differentiable(model, wrt + list(per_node))
@@ -280,17 +309,24 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
         LY[s["out_names"].index(name)] = g
     GP = np.zeros_like(s["P"])
     lam = np.zeros((s["N"], s["NS"]))
-    mu = np.zeros((s["D"] + 2, s["N"], max(s["NC"], 1)))
+    D, MU = s["D"], s["ws"]["MU"]
+    carry = np.zeros((D + 1,) + MU.shape[1:])  # dL/dh of the D + 1 steps before the later segment
     scratch = np.zeros_like(Y)
     segments = _segments(s["n_steps"], every)
     for k in range(len(segments) - 1, -1, -1):
         g0, g1 = segments[k]
         X, H, base, INP, CS, XP = last if k == len(segments) - 1 else _segment_forward(s, g0, g1, *checkpoints[k],
                                                                                       scratch)
+        n = g1 - g0  # MU row r holds step base + r = g0 - D + r
+        MU[:n] = 0.0
+        MU[n:n + D + 1] = carry
+        MU[n + D + 1:] = 0.0
         s["kern"].backward(g0, g1, s["n_steps"], s["dt"], s["heun"], X, H, base, s["P"], s["const"],
-                           s["indptr"], s["indices"], s["w"], s["w2"], s["delays"], s["lst"], s["diff"], s["rowsum"],
-                           s["sample_every"], LY, GP, lam, mu, INP, s["noise"].active, CS, XP, bold_k, b["every"],
-                           b["LZ"])
+                           s["indptr"], s["indices"], s["w"], s["w2"], s["delays"], s["boff"], s["lst"], s["diff"],
+                           s["rowsum"], s["sample_every"], LY, GP, lam, MU, INP, s["noise"].active, CS, XP, bold_k,
+                           b["every"], b["LZ"])
+        carry[:] = MU[:D + 1]
+    _keep_workspace(s)
     states = type(model).spec()["state_names"]
     for state, pname in initial_value_params(model, initial_state).items():  # x(0) set by a parameter
         GP[:, s["pnames"].index(pname)] += lam[:, states.index(state)]

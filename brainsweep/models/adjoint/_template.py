@@ -121,14 +121,15 @@ def _coupling(row, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c):
 
 @njit(cache=True, error_model="numpy")
 def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, loff, diff, rowsum,
-            sample_every, Y, INP, stoch, CS, XP, bold_k, bold_every, bold_off, bold_scale, ZACC, Z):
+            sample_every, Y, INP, stoch, CS, XP, bold_k, bold_every, bold_off, bold_scale, ZACC, Z, keep):
     """Integrate steps g_start..g_end from X[0] (the state at step g_start): X[g - g_start] is the
     state at step g, H[s - base, :, j] the coupled quantities of node j at step s (those before
     g_start given; for g_start = 0 every step before 0 holds the initial state's, as the
     engine's ring buffer filled at the start),
     Y[:, :, j] the outputs of step (j + 1) * sample_every, INP[g - g_start, i] the input channels
     of node i during step g (if stoch, else 0). Kept for the backward sweep: CS[g - g_start, i]
-    the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g. BOLD input (if
+    the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g, if keep (a
+    segment that the backward sweep integrates again need not keep them). BOLD input (if
     bold_k >= 0: state bold_k): ZACC[i] += (value + bold_off) * bold_scale after each step,
     Z[m, i] = ZACC[i] / bold_every after every bold_every-th step (the engine's average).
 
@@ -177,15 +178,17 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, 
                 for k in range(NI):
                     inp[k] = INP[g - g_start, i, k]
             _rhs(xi, c, inp, p, const, dx)
-            for cc in range(NCT):
-                CS[g - g_start, i, cc] = c[cc]
+            if keep:
+                for cc in range(NCT):
+                    CS[g - g_start, i, cc] = c[cc]
             if HEUN_OK and heun:
                 for k in range(NS):
                     if HAS_ALG and ALG[k]:
                         xp[k] = dx[k]
                     else:
                         xp[k] = xi[k] + dt * dx[k]
-                    XP[g - g_start, i, k] = xp[k]
+                    if keep:
+                        XP[g - g_start, i, k] = xp[k]
                 _rhs(xp, c, inp, p, const, dx2)
                 for k in range(NS):
                     if HAS_ALG and ALG[k]:
@@ -228,15 +231,20 @@ def _uniform(P):
 
 @njit(cache=True, error_model="numpy")
 def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, indices, w, w2, delays,
-             lst, diff, rowsum, sample_every, LY, GP, lam, mu, INP, stoch, CS, XP, bold_k, bold_every, LZ):
+             boff, lst, diff, rowsum, sample_every, LY, GP, lam, MU, INP, stoch, CS, XP, bold_k, bold_every, LZ):
     """Discrete adjoint over steps g_end..g_start (X, H as forward's for this segment).
 
     On entry lam[i] is dL/dx_i at step g_end without the part through its coupled quantities,
-    which is in the ring mu[s % R] (dL/dh_i at step s, R = max delay + 2). Accumulates dL/dP
-    (per node) into GP; on return lam holds dL/dx at step g_start (complete if g_start == 0)."""
+    which is in MU[s - base, i] (dL/dh_i at step s, for steps base = g_start - D..g_end + 1, D
+    the longest delay; the steps after g_start given by the later segment, the others 0).
+    Connection k of node i adds to MU's flat index (g - base) * N * NC1 + cc + boff[k] at step g
+    (boff[k] = indices[k] * NC1 - delays[k] * N * NC1): no ring, so no modulo or branch per
+    connection. Accumulates dL/dP (per node) into GP; on return lam holds dL/dx at step g_start
+    (complete if g_start == 0)."""
     N = X.shape[1]
-    R = mu.shape[0]
-    D = R - 2  # the longest delay (steps)
+    D = g_start - base  # the longest delay (steps)
+    MUf = MU.reshape(-1)
+    mstride = N * NC1
     n_samples = LY.shape[2]
     nu = np.zeros((N, NCT1))
     inp = stack_zeros(NI)
@@ -261,7 +269,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
         # lam[i] is dL/dx_i at step g + 1 without its coupled-quantity part: add it (mu of g + 1),
         # then step g's vector-Jacobian product gives dL/dx_i at step g and the coupling adjoint nu
         sample = g > 0 and g % sample_every == 0 and g // sample_every - 1 < n_samples
-        r1 = (g + 1) % R
+        r1 = g + 1 - base
         for i in range(N):
             if not uni:
                 for k in range(NP):
@@ -272,8 +280,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 for k in range(NS):
                     xi[k] = X[g + 1 - g_start, i, k]
                 for cc in range(NC):
-                    mv[cc] = mu[r1, i, cc]
-                    mu[r1, i, cc] = 0.0  # the ring slot is reused for step g + 1 - R
+                    mv[cc] = MU[r1, i, cc]
                 _h_vjp(xi, p, const, mv, li, GP, i)
                 for cc in range(NCT):  # the coupling vector and predictor kept by forward
                     c[cc] = CS[g - g_start, i, cc]
@@ -338,31 +345,28 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     s = g - lst[i, m]
                     if s < 0:
                         s = 0
-                    mu[s % R, i, LOCAL_C[m]] += nu[i, NCN + NSQ + m]
-                gR = g % R
+                    MU[s - base, i, LOCAL_C[m]] += nu[i, NCN + NSQ + m]
                 for cc in range(NCN):
                     nic = nu[i, cc]
                     nic2 = nu[i, NCN + cc] if SQ else 0.0  # the squared-weight sum reads the same values
-                    if g >= D:  # every delayed step is >= 0: ring slot without a modulo per connection
+                    if g >= D:  # every delayed step is >= 0: flat offsets, no clamp
+                        row = (g - base) * mstride + cc
                         for k in range(k0, indptr[i + 1]):
-                            r = gR - delays[k]
-                            if r < 0:
-                                r += R
                             if SQ:
-                                mu[r, indices[k], cc] += w[k] * nic + w2[k] * nic2
+                                MUf[row + boff[k]] += w[k] * nic + w2[k] * nic2
                             else:
-                                mu[r, indices[k], cc] += w[k] * nic
+                                MUf[row + boff[k]] += w[k] * nic
                     else:
                         for k in range(k0, indptr[i + 1]):
                             s = g - delays[k]
                             if s < 0:
                                 s = 0
                             if SQ:
-                                mu[s % R, indices[k], cc] += w[k] * nic + w2[k] * nic2
+                                MU[s - base, indices[k], cc] += w[k] * nic + w2[k] * nic2
                             else:
-                                mu[s % R, indices[k], cc] += w[k] * nic
+                                MU[s - base, indices[k], cc] += w[k] * nic
                     if diff != 0.0:
-                        mu[g % R, i, cc] -= rowsum[i] * nu[i, cc]
+                        MU[g - base, i, cc] -= rowsum[i] * nu[i, cc]
     if g_start == 0:  # the initial state's coupled quantities (also the history before t = 0)
         for i in range(N):
             for k in range(NP):
@@ -371,8 +375,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                 xi[k] = X[0, i, k]
                 li[k] = lam[i, k]
             for cc in range(NC):
-                mv[cc] = mu[0, i, cc]
-                mu[0, i, cc] = 0.0
+                mv[cc] = MU[0 - base, i, cc]
             _h_vjp(xi, p, const, mv, li, GP, i)
             for k in range(NS):
                 lam[i, k] = li[k]
