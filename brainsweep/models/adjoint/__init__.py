@@ -19,9 +19,11 @@ noise held fixed in both Heun stages), outputs sampled every ``sampling_dt`` and
 (Balloon-Windkessel, :mod:`._bold`). The forward pass calls the model's own numba functions in
 the engine's order of operations, so its outputs equal ``model.run``'s; the backward sweep is the
 discrete adjoint of that scheme (sympy vector-Jacobian products generated into numba), so the
-gradient is exact to rounding, for any number of parameters at a cost of 3-4.5 forward runs
-(ALN: 5.5-7, its rhs VJP is ~200 lines of arithmetic per node and step; benchmarks/bench_gradients.py
---zoo). Memory is bounded by checkpointing (see :func:`gradient`).
+gradient is exact to rounding, for any number of parameters at a cost of 2.6-2.9 forward runs
+for 1 s simulated on tvb68 and 3.6-4.0 for 10 s, where checkpointed segments are integrated
+twice (ALN: 5.4-6.6; the vector-Jacobian product of its rhs alone, ~200 lines of arithmetic per
+node and step, costs ~3 forward runs; ``benchmarks/bench_gradients.py --zoo --seconds 1 10``).
+Memory is bounded by checkpointing (see :func:`gradient`).
 """
 
 from __future__ import annotations
