@@ -85,12 +85,16 @@ def _n_segments(m, dur, run, wrt):
     return len(adjoint._segments(s["n_steps"], adjoint._checkpoint_steps(s, None)))
 
 
-def zoo(sc, seconds, repeat):
-    """One table line per model and duration: forward and gradient CPU seconds and their ratio."""
+def zoo(sc, seconds, repeat, only=None):
+    """One table line per model (those named ``only``, default all) and duration: forward and
+    gradient CPU seconds and their ratio."""
     print("| model | integrator | parameters (first per node) | simulated s | forward CPU s | gradient CPU s | ratio "
           "| segments |")
     print("|---|---|---|---|---|---|---|---|")
-    for (cls, key, wrt, values), sec in ((z, sec) for z in ZOO for sec in seconds):
+    models = [z for z in ZOO if not only or z[0].__name__ in only]
+    if only and len(models) != len(set(only)):
+        raise SystemExit(f"--model: expected names among {[z[0].__name__ for z in ZOO]}, got {only}")
+    for (cls, key, wrt, values), sec in ((z, sec) for z in models for sec in seconds):
         dur = 1000.0 * sec
         m = cls(Cmat=sc.Cmat, Dmat=sc.Dmat)
         m.params.update(values)
@@ -110,6 +114,7 @@ def main(argv=None):
                     help="simulated seconds (default 1 2; with --zoo 1)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--zoo", action="store_true", help="the cost ratio of every model of the zoo")
+    ap.add_argument("--model", nargs="+", default=None, help="with --zoo: only these models (class names, e.g. ALNModel)")
     ap.add_argument("--workspace-mb", type=float, default=None,
                     help="bytes of stored steps a gradient keeps (default brainsweep.models.adjoint.WORKSPACE_BUDGET, "
                          "100 MB); more memory, fewer segments integrated twice")
@@ -118,7 +123,7 @@ def main(argv=None):
         adjoint.WORKSPACE_BUDGET = args.workspace_mb * 1e6
     sc = load_connectome("tvb68")
     if args.zoo:
-        return zoo(sc, args.seconds or [1.0], args.repeat)
+        return zoo(sc, args.seconds or [1.0], args.repeat, args.model)
     m = JansenRitModel(Cmat=sc.Cmat, Dmat=sc.Dmat)
     n = m.network.n_nodes
     run = dict(dt=0.1, sampling_dt=1.0, seed=1, integrator="heun")

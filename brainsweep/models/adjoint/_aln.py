@@ -57,10 +57,11 @@ def aln_cell(const, mu, sigma):
     fx = x - i
     fy = y - j
     t = const[K_TABLE]
-    a00 = 4 * (i * n_s + j)
-    a01 = a00 + 4
-    a10 = a00 + 4 * n_s
-    a11 = a10 + 4
+    # unsigned indices (>= 0 after the clipping) spare numba's negative-index wrap-around, as _lookup
+    a00 = np.uint64(4 * (i * n_s + j))
+    a01 = a00 + np.uint64(4)
+    a10 = a00 + np.uint64(4 * n_s)
+    a11 = a10 + np.uint64(4)
     r0, m0, s0 = _quantity(t, a00, a01, a10, a11, 0, fx, fy, sx, sy)
     r1, m1, s1 = _quantity(t, a00, a01, a10, a11, 1, fx, fy, sx, sy)
     r2, m2, s2 = _quantity(t, a00, a01, a10, a11, 2, fx, fy, sx, sy)
@@ -84,10 +85,11 @@ def _axis(v, ax, k):
 @njit(cache=True, inline="always", error_model="numpy")
 def _quantity(t, a00, a01, a10, a11, q, fx, fy, sx, sy):
     """Value (``_lookup``'s arithmetic), d/d mu and d/d sigma of quantity q in its cell."""
-    t00 = t[a00 + q]
-    t01 = t[a01 + q]
-    t10 = t[a10 + q]
-    t11 = t[a11 + q]
+    uq = np.uint64(q)
+    t00 = t[a00 + uq]
+    t01 = t[a01 + uq]
+    t10 = t[a10 + uq]
+    t11 = t[a11 + uq]
     value = (1.0 - fx) * (1.0 - fy) * t00 + (1.0 - fx) * fy * t01 + fx * (1.0 - fy) * t10 + fx * fy * t11
     return value, sx * ((1.0 - fy) * (t10 - t00) + fy * (t11 - t01)), sy * ((1.0 - fx) * (t01 - t00) + fx * (t11 - t10))
 
@@ -137,6 +139,21 @@ class _Table(sp.Function):
         return f"_aln_lookup(const, {mu}, {sigma})[{1 + self.q}]"
 
 
+class _Sqrt(sp.Function):
+    """``math.sqrt`` of a value the tracer names ``root`` (a derived symbol): its derivative is
+    ``1 / (2 root)``, so the adjoint reuses the forward square root instead of recomputing it
+    (sympy's own ``sqrt`` differentiates to a second square root of the whole argument)."""
+
+    nargs = 1
+    root = None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Half / self.root
+
+    def _pythoncode(self, printer):
+        return f"math.sqrt({printer._print(self.args[0])})"
+
+
 _TABLES = [type(f"aln_{name}", (_Table,), {"q": q}) for q, name in enumerate(_QUANTITIES)]
 _SLOPES = [[type(f"aln_d{name}_d{ax}", (_TableSlope,), {"q": q, "axis": a}) for a, ax in enumerate(("mu", "sigma"))]
            for q, name in enumerate(_QUANTITIES)]
@@ -174,7 +191,9 @@ class _Tracer:
         return x
 
     def sqrt(self, e):
-        return self.define(sp.sqrt(e), "sqrt")
+        x = sp.Symbol(f"_d_sqrt{len(self.derived)}", real=True)
+        self.derived.append((x, type(f"_sqrt_of{x.name}", (_Sqrt,), {"root": x})(e)))
+        return x
 
     @staticmethod
     def max(a, b):

@@ -73,13 +73,19 @@ def _vjp(lam, wrt, derived):
     return chain + adjoint, targets
 
 
-def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: dict, lines_before=()) -> str:
+def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: dict, lines_before=(),
+              invariant=None) -> str:
     """``def name(args)``: the assignments ``lines_before`` ((symbol, expr)), then ``target =
-    expr`` lines, common subexpressions shared by both (:func:`_shared_cse`)."""
+    expr`` lines, common subexpressions shared by both (:func:`_shared_cse`). With ``invariant``
+    (a list, filled here): the parts that depend on the symbols ``unpack`` maps to ``p[..]`` or
+    ``dt`` only are read from ``Q[i, k]`` and ``invariant`` receives their (k, code) lines."""
     # locals are named _s_<symbol> so that no symbol shadows an argument (x, p, ...)
     local = {sym: sp.Symbol("_s_" + sym.name, real=True) for sym in unpack}
     exprs = [_almost_everywhere(sp.sympify(e), name).xreplace(local) for _, e in targets]
     before = [(x, _almost_everywhere(sp.sympify(e), name).xreplace(local)) for x, e in lines_before]
+    if invariant is not None:
+        fixed = {local[s] for s, src in unpack.items() if src.startswith("p[") or src == "dt"}
+        before, exprs = _hoist_invariants(before, exprs, fixed, invariant)
     before, exprs = _hoist_calls(before, exprs)
     hoisted, exprs = _hoist_logistics(exprs)
     repl, reduced = _shared_cse(before + hoisted, exprs)
@@ -88,6 +94,9 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     for sym, source in sorted(unpack.items(), key=lambda kv: kv[0].name):
         if local[sym] in used:
             lines.append(f"    {local[sym].name} = {source}")
+    for k, _ in (invariant or ()):
+        if sp.Symbol(f"_q{k}", real=True) in used:
+            lines.append(f"    _q{k} = Q[i, {k}]")
     for s, e in repl:
         lines.append(f"    {s} = {e.code}" if isinstance(e, _Call) else f"    {s.name} = {_code(e)}")
     for (target, _), e in zip(targets, reduced):
@@ -100,6 +109,35 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     if len(lines) > _INLINE_MAX_LINES:  # a call costs less than compiling the body at every call site
         lines[0] = "@njit(cache=True, error_model='numpy')"
     return "\n".join(lines)
+
+
+def _hoist_invariants(before, exprs, fixed, out):
+    """``before`` and ``exprs`` with each largest part that depends on the symbols ``fixed`` only
+    (parameters and dt: the same at every step) replaced by a symbol ``_q<k>``; ``out`` receives
+    the (k, expr) of each. ALN's VJP: about a third of its divisions and powers are such parts."""
+    found = {}
+
+    def sym(e):
+        if e not in found:
+            found[e] = sp.Symbol(f"_q{len(found)}", real=True)
+        return found[e]
+
+    def walk(e):
+        if e.is_Atom or not e.args or not hasattr(e, "func"):
+            return e
+        if e.free_symbols and e.free_symbols <= fixed and not isinstance(e, sp.logic.boolalg.Boolean):
+            return sym(e)
+        if isinstance(e, (sp.Add, sp.Mul)):
+            inv = [a for a in e.args if a.free_symbols and a.free_symbols <= fixed]
+            if len(inv) > 1:
+                rest = [walk(a) for a in e.args if a not in inv]
+                return e.func(sym(e.func(*inv)), *rest, evaluate=False)
+        return e.func(*[walk(a) for a in e.args])
+
+    before = [(x, walk(e)) for x, e in before]
+    exprs = [walk(e) for e in exprs]
+    out.extend((int(q.name[2:]), e) for e, q in found.items())
+    return before, exprs
 
 
 def _shared_cse(lines, exprs):
@@ -189,6 +227,19 @@ def _hoist_logistics(exprs):
     return lines, [e.xreplace(subs) for e in exprs]
 
 
+def _pre_function(invariant, params) -> str:
+    """``def _f_pre(p, const, dt, Q, i)``: Q[i, k] = the k-th step-invariant part of the VJP
+    (:func:`_hoist_invariants`; its symbols are the locals ``_s_<parameter>`` and ``_s_adjdt``)."""
+    lines = ["@njit(cache=True, error_model='numpy')", "def _f_pre(p, const, dt, Q, i):"]
+    used = set().union(*(e.free_symbols for _, e in invariant)) if invariant else set()
+    for sym, source in sorted({**params, DT: "dt"}.items(), key=lambda kv: kv[0].name):
+        if sp.Symbol("_s_" + sym.name, real=True) in used:
+            lines.append(f"    _s_{sym.name} = {source}")
+    lines += [f"    Q[i, {k}] = {_code(e)}" for k, e in invariant]
+    lines.append("    return 0")
+    return "\n".join(lines)
+
+
 def _uses(expr, sym, derived) -> bool:
     """True if ``expr`` depends on ``sym``, directly or through the derived variables."""
     return expr.has(sym) or any(e.has(sym) for _, e in _needed([expr], derived))
@@ -231,8 +282,13 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     ns, nc = len(spec.states), len(spec.coupling)
     t = [(f"vx[{k}] =", d[k]) for k in range(ns)] + [(f"vc[{k}] =", d[ns + k]) for k in range(nc)]
     t += [(f"+vp[i, {pidx[s]}]", e) for s, e in zip(pl, d[ns + nc:])]
-    fn = [_function("_f_vjp", "x, c, inp, p, const, dt, v, vx, vc, vp, i", t,
-                    {**states, **cpl, **inp, **params, **vmap, DT: "dt"}, before)]
+    # ALN (table look-ups): the parts of its VJP that depend on parameters and dt only are computed
+    # once per node before the backward sweep (_f_pre), not at every step
+    tables = any(hasattr(a, "hoist_call") for _, e in der for a in sp.sympify(e).atoms(sp.Function))
+    inv = [] if tables else None
+    fn = [_function("_f_vjp", "x, c, inp, p, const, dt, v, vx, vc, vp, i, Q", t,
+                    {**states, **cpl, **inp, **params, **vmap, DT: "dt"}, before, inv)]
+    fn.append(_pre_function(inv or [], params))
     # coupled quantities h(x, p): forward (only without the model's coupled_fn) and VJP (+=)
     w = sp.symbols(f"adjw_0:{len(spec.coupled)}", real=True)
     wmap = {s: f"v[{k}]" for k, s in enumerate(w)}
@@ -271,7 +327,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
         EXTRA_IMPORT="\n".join(spec.imports), SQ=sq, ALG=repr(alg), HAS_ALG=any(alg),
         HEUN_OK="heun" in getattr(model_cls, "integrators", ("euler", "heun")),
         NS=len(spec.states), NC=len(coupled_vars), NCN=ncn, NL=len(local_c), LOCAL_C=repr(local_c + (0,)),
-        NCT=len(spec.coupling), NOUT=len(outs), NI=max(len(model_cls.input_channels), 1), NP=len(param_names))
+        NCT=len(spec.coupling), NOUT=len(outs), NQ=len(inv or ()), NI=max(len(model_cls.input_channels), 1), NP=len(param_names))
 
 
 def _definition_key(model_cls, param_names, output_names, wrt, variant="") -> str:

@@ -38,6 +38,7 @@ HEUN_OK = $HEUN_OK  # the model may be integrated with Heun (else its branch is 
 NOUT = $NOUT
 NI = $NI
 NP = $NP
+NQ = $NQ          # step-invariant parts of the rhs VJP, computed once per node (_f_pre; ALN only)
 NCT1 = max(NCT, 1)
 NC1 = max(NC, 1)
 NOUT1 = max(NOUT, 1)
@@ -260,6 +261,12 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
     lxp = stack_zeros(NS)
     p = stack_zeros(NP)
     v = stack_zeros(NOUT1)
+    Q = np.zeros((N, max(NQ, 1)))
+    if NQ > 0:
+        for i in range(N):
+            for k in range(NP):
+                p[k] = P[i, k]
+            _f_pre(p, const, dt, Q, i)
     uni = _uniform(P)
     if uni:
         for k in range(NP):
@@ -297,7 +304,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                             a[k] = li[k]
                         else:
                             a[k] = 0.5 * dt * li[k]
-                    _f_vjp(xp, c, inp, p, const, dt, a, lxp, vc, GP, i)
+                    _f_vjp(xp, c, inp, p, const, dt, a, lxp, vc, GP, i, Q)
                     for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
@@ -305,7 +312,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                             bv[k] = lxp[k]
                         else:
                             bv[k] = a[k] + dt * lxp[k]
-                    _f_vjp(xi, c, inp, p, const, dt, bv, vx, vc, GP, i)
+                    _f_vjp(xi, c, inp, p, const, dt, bv, vx, vc, GP, i, Q)
                     for cc in range(NCT):
                         nu[i, cc] += vc[cc]
                     for k in range(NS):
@@ -319,7 +326,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                             a[k] = li[k]
                         else:
                             a[k] = dt * li[k]
-                    _f_vjp(xi, c, inp, p, const, dt, a, vx, vc, GP, i)
+                    _f_vjp(xi, c, inp, p, const, dt, a, vx, vc, GP, i, Q)
                     for cc in range(NCT):
                         nu[i, cc] = vc[cc]
                     for k in range(NS):
