@@ -48,50 +48,53 @@ _CACHE: dict = {}
 def aln_cell(const, mu, sigma):
     """The 4 table quantities at (mu, sigma) as ``_lookup`` interpolates them (same arithmetic),
     then their slopes d/d mu (per mV/ms) and d/d sigma (per mV/sqrt(ms)): the slope of the
-    bilinear interpolation inside its cell, 0 along an axis where the look-up is clipped."""
+    bilinear interpolation inside its cell, 0 along an axis where the look-up is clipped.
+    This form (the axis helper returns floats only, the weights' factors computed once) measured
+    0.75 forward runs less per gradient than the previous one (ALN, tvb68, 10 s; which change
+    counts most was not isolated)."""
     ax = const[K_AXES]
-    x, sx, n_mu = _axis(mu, ax, 0)
-    y, sy, n_s = _axis(sigma, ax, 3)
+    n_mu = int(ax[2])
+    n_s = int(ax[5])
+    x, sx = _clip(mu, ax[0], ax[1], n_mu - 1.0)
+    y, sy = _clip(sigma, ax[3], ax[4], n_s - 1.0)
     i = min(int(x), n_mu - 2)
     j = min(int(y), n_s - 2)
     fx = x - i
     fy = y - j
-    t = const[K_TABLE]
+    gx = 1.0 - fx
+    gy = 1.0 - fy
     # unsigned indices (>= 0 after the clipping) spare numba's negative-index wrap-around, as _lookup
+    t = const[K_TABLE]
     a00 = np.uint64(4 * (i * n_s + j))
     a01 = a00 + np.uint64(4)
     a10 = a00 + np.uint64(4 * n_s)
     a11 = a10 + np.uint64(4)
-    r0, m0, s0 = _quantity(t, a00, a01, a10, a11, 0, fx, fy, sx, sy)
-    r1, m1, s1 = _quantity(t, a00, a01, a10, a11, 1, fx, fy, sx, sy)
-    r2, m2, s2 = _quantity(t, a00, a01, a10, a11, 2, fx, fy, sx, sy)
-    r3, m3, s3 = _quantity(t, a00, a01, a10, a11, 3, fx, fy, sx, sy)
+    r0, m0, s0 = _quantity(t, a00, a01, a10, a11, np.uint64(0), fx, fy, gx, gy, sx, sy)
+    r1, m1, s1 = _quantity(t, a00, a01, a10, a11, np.uint64(1), fx, fy, gx, gy, sx, sy)
+    r2, m2, s2 = _quantity(t, a00, a01, a10, a11, np.uint64(2), fx, fy, gx, gy, sx, sy)
+    r3, m3, s3 = _quantity(t, a00, a01, a10, a11, np.uint64(3), fx, fy, gx, gy, sx, sy)
     return (r0, r1, r2, r3, m0, m1, m2, m3, s0, s1, s2, s3)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _axis(v, ax, k):
-    """(grid coordinate of v on the table axis whose (origin, 1 / step, size) are ax[k:k + 3],
-    clipped to the range as ``_lookup`` does; its derivative per unit of v, 0 where clipped; size)."""
-    n = int(ax[k + 2])
-    g = (v - ax[k]) * ax[k + 1]
+def _clip(v, origin, scale, top):
+    """(grid coordinate (v - origin) * scale clipped to [0, top] as ``_lookup`` clips it, its
+    derivative per unit of v: scale inside, 0 where clipped)."""
+    g = (v - origin) * scale
     if g < 0.0:
-        return 0.0, 0.0, n
-    if g > n - 1:
-        return n - 1.0, 0.0, n
-    return g, ax[k + 1], n
+        return 0.0, 0.0
+    if g > top:
+        return top, 0.0
+    return g, scale
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _quantity(t, a00, a01, a10, a11, q, fx, fy, sx, sy):
-    """Value (``_lookup``'s arithmetic), d/d mu and d/d sigma of quantity q in its cell."""
-    uq = np.uint64(q)
-    t00 = t[a00 + uq]
-    t01 = t[a01 + uq]
-    t10 = t[a10 + uq]
-    t11 = t[a11 + uq]
-    value = (1.0 - fx) * (1.0 - fy) * t00 + (1.0 - fx) * fy * t01 + fx * (1.0 - fy) * t10 + fx * fy * t11
-    return value, sx * ((1.0 - fy) * (t10 - t00) + fy * (t11 - t01)), sy * ((1.0 - fx) * (t01 - t00) + fx * (t11 - t10))
+def _quantity(t, a00, a01, a10, a11, q, fx, fy, gx, gy, sx, sy):
+    """Value (``_lookup``'s arithmetic: weights (1 - fx) (1 - fy), ...), d/d mu and d/d sigma of
+    quantity q (unsigned) in its cell; gx = 1 - fx, gy = 1 - fy."""
+    t00, t01, t10, t11 = t[a00 + q], t[a01 + q], t[a10 + q], t[a11 + q]
+    value = (gx * gy) * t00 + (gx * fy) * t01 + (fx * gy) * t10 + (fx * fy) * t11
+    return value, sx * (gy * (t10 - t00) + fy * (t11 - t01)), sy * (gx * (t01 - t00) + fx * (t11 - t10))
 
 
 @njit(cache=True, error_model="numpy")
