@@ -87,6 +87,8 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
         fixed = {local[s] for s, src in unpack.items() if src.startswith("p[") or src == "dt"}
         before, exprs = _hoist_invariants(before, exprs, fixed, invariant)
     before, exprs = _hoist_calls(before, exprs)
+    if invariant is not None:
+        before, exprs = _shared_reciprocals(before, exprs)
     hoisted, exprs = _hoist_logistics(exprs)
     repl, reduced = _shared_cse(before + hoisted, exprs)
     used = set().union(*(e.free_symbols for e in reduced + [e for _, e in repl])) if exprs else set()
@@ -111,16 +113,24 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     return "\n".join(lines)
 
 
-def _hoist_invariants(before, exprs, fixed, out):
-    """``before`` and ``exprs`` with each largest part that depends on the symbols ``fixed`` only
-    (parameters and dt: the same at every step) replaced by a symbol ``_q<k>``; ``out`` receives
-    the (k, expr) of each. ALN's VJP: about a third of its divisions and powers are such parts."""
+def _numbered(prefix):
+    """({expr: symbol}, a function giving an expression's symbol ``<prefix><k>``, new ones
+    numbered in order of first use)."""
     found = {}
 
     def sym(e):
         if e not in found:
-            found[e] = sp.Symbol(f"_q{len(found)}", real=True)
+            found[e] = sp.Symbol(f"{prefix}{len(found)}", real=True)
         return found[e]
+
+    return found, sym
+
+
+def _hoist_invariants(before, exprs, fixed, out):
+    """``before`` and ``exprs`` with each largest part that depends on the symbols ``fixed`` only
+    (parameters and dt: the same at every step) replaced by a symbol ``_q<k>``; ``out`` receives
+    the (k, expr) of each. ALN's VJP: about a third of its divisions and powers are such parts."""
+    found, sym = _numbered("_q")
 
     def walk(e):
         if e.is_Atom or not e.args or not hasattr(e, "func"):
@@ -138,6 +148,32 @@ def _hoist_invariants(before, exprs, fixed, out):
     exprs = [walk(e) for e in exprs]
     out.extend((int(q.name[2:]), e) for e, q in found.items())
     return before, exprs
+
+
+def _shared_reciprocals(before, exprs):
+    """Each divisor of the targets and adjoint lines (``_b_*``) computed once as ``_r<k> = 1 /
+    divisor`` and multiplied (``x / d`` and ``y / d**2`` cost one division, not two). The lines
+    that recompute forward values keep their divisions, so their values stay the forward's."""
+    recips, sym = _numbered("_r")
+
+    def rewrite(e):
+        return e.replace(lambda a: isinstance(a, sp.Pow) and a.exp.is_Integer and a.exp < 0 and not a.base.is_Number,
+                         lambda a: sym(a.base) ** (-a.exp))
+
+    before = [(x, rewrite(e)) if isinstance(x, sp.Symbol) and x.name.startswith("_b_") else (x, e) for x, e in before]
+    exprs = [rewrite(e) for e in exprs]
+    defines = [{x} if isinstance(x, sp.Symbol) else {sp.Symbol(n.strip(), real=True) for n in x.split(",")}
+               for x, _ in before]
+    where, at = {}, {}
+    for base, r in recips.items():  # after the last line defining a symbol of the divisor (or its _r)
+        last = max([k for k, d in enumerate(defines) if d & base.free_symbols]
+                   + [at[q] for q in base.free_symbols if q in at], default=-1)
+        at[r] = last
+        where.setdefault(last, []).append((r, 1 / base))
+    out = list(where.get(-1, ()))
+    for k, line in enumerate(before):
+        out += [line] + where.get(k, [])
+    return out, exprs
 
 
 def _shared_cse(lines, exprs):
