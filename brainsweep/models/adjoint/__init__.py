@@ -21,7 +21,7 @@ the engine's order of operations, so its outputs equal ``model.run``'s; the back
 discrete adjoint of that scheme (sympy vector-Jacobian products generated into numba), so the
 gradient is exact to rounding, for any number of parameters at a cost of 2.6-2.9 forward runs
 for 1 s simulated on tvb68 and 3.6-4.0 for 10 s, where checkpointed segments are integrated
-twice (ALN: 3.9 and 4.4, its VJP's step-invariant parts computed once per node, shared
+twice (ALN: 3.9-4.0 at 1 s, 4.4 at 10 s, its VJP's step-invariant parts computed once per node, shared
 reciprocals, the table cells' slopes in straight-line code; ``benchmarks/bench_gradients.py --zoo
 --seconds 1 10``, ``--model ALNModel`` for one model).
 Memory is bounded by checkpointing (see :func:`gradient`).
