@@ -10,7 +10,7 @@ import pytest
 from brainsweep.evaluation.differentiable import sum_of_squares
 from brainsweep.models import ALNModel, KuramotoModel, WongWangModel
 from brainsweep.models.adjoint import forward, gradient
-from brainsweep.models.adjoint._aln import aln_slope
+from brainsweep.models.adjoint._aln import aln_cell, aln_slope
 from brainsweep.models.aln.model import _lookup
 
 N = 5
@@ -190,6 +190,22 @@ def test_aln_table_slopes_equal_differences_of_the_lookup():
                 assert aln_slope(const, q, axis, mu, sigma) == pytest.approx(fd, rel=1e-5, abs=1e-9 * max(abs(b[q]), 1))
     assert aln_slope(const, 0, 0, ax[0] - 1.0, 2.0) == 0.0  # mu below the table: clipped
     assert aln_slope(const, 0, 1, ax[0] - 1.0, 2.0) != 0.0  # sigma still inside
+
+
+def test_aln_cell_values_equal_the_engines_lookup_exactly():
+    """The adjoint's own table read (aln_cell, rewritten for speed) gives bit for bit the values
+    the engine's _lookup interpolates, inside the table and clipped at every edge."""
+    const = _aln().constants(dt=0.1)
+    ax = const[1]
+    rng = np.random.default_rng(11)
+    mus = np.concatenate([rng.uniform(ax[0] - 2.0, ax[0] + (ax[2] + 1) / ax[1], 3000), [ax[0], ax[0] - 5.0]])
+    sigmas = np.concatenate([rng.uniform(ax[3] - 1.0, ax[3] + (ax[5] + 1) / ax[4], 3000), [ax[3], 1e3]])
+    clipped = 0
+    for mu, sigma in zip(mus, sigmas):
+        ref = _lookup(const, mu, sigma)
+        clipped += ref[0] == 1.0
+        assert tuple(aln_cell(const, mu, sigma)[:4]) == tuple(ref[1:]), (mu, sigma)
+    assert 100 < clipped < len(mus) - 100  # both inside and clipped points were checked
 
 
 def test_aln_refusals():
