@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from ..models.adjoint import gradient
+from ..models.adjoint import gradient, noise_params
 from .runner import FunctionEvaluator
 
 __all__ = ["AdjointEvaluation", "check_differentiable", "split_node_name"]
@@ -43,10 +43,7 @@ def check_differentiable(model, names) -> None:
     cls = type(model)
     specs = cls.spec()["params"]
     delays = {"signalV"} | {p for _, p in getattr(cls, "local_delays", ())}
-    noise = {cls.white_noise_param} if getattr(cls, "white_noise_param", None) else set()
-    if "sigma_ou" in specs and "tau_ou" in specs:
-        noise |= {"sigma_ou", "tau_ou"}
-    noise |= {m for m in (getattr(cls, "ou_mean_params", None) or ()) if m}
+    noise = noise_params(cls, specs)
     for name in names:
         if name not in specs:
             raise ValueError(f"{name!r} is not a parameter of {cls.__name__}")

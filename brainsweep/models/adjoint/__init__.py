@@ -38,10 +38,10 @@ from ..engine import DEFAULT_OUTPUT_BUDGET
 from ..noise import seed_state
 from ._bold import balloon_backward, balloon_forward, rest
 from ._codegen import load_kernels
-from ._noise import NoiseSource
+from ._noise import NoiseSource, noise_params
 from ._specs import SymbolicSpec, check_supported, fixed_params, initial_value_params, spec_for, variant_of
 
-__all__ = ["gradient", "forward", "SymbolicSpec"]
+__all__ = ["gradient", "forward", "noise_params", "SymbolicSpec"]
 
 
 def _bold_setup(model, bold, tr, bold_dt, dt, n_steps, N):

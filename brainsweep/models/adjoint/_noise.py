@@ -19,7 +19,7 @@ from numba import njit
 
 from ..noise import normal4
 
-__all__ = ["NoiseSource", "noise_inputs"]
+__all__ = ["NoiseSource", "noise_inputs", "noise_params"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -60,6 +60,16 @@ def noise_inputs(n, dt, rng, ou, P, sw_idx, so_idx, to_idx, mean_idx, noisy, INP
     rng[3] = r3
 
 
+def noise_params(cls, names) -> set:
+    """The parameters among ``names`` that set the noise of model class ``cls`` (white-noise
+    intensity, OU intensity and time constant, OU means): a gradient holds them fixed."""
+    names = set(names)
+    out = {cls.white_noise_param} & names if getattr(cls, "white_noise_param", None) else set()
+    if {"sigma_ou", "tau_ou"} <= names:
+        out |= {"sigma_ou", "tau_ou"}
+    return out | {m for m in (getattr(cls, "ou_mean_params", None) or ()) if m and m in names}
+
+
 class NoiseSource:
     """The inputs of one run of ``model`` (class conventions as the engine's), segment by segment.
 
@@ -89,7 +99,7 @@ class NoiseSource:
                 if m:
                     ou[:, k] = P[:, pidx[m]]
         self.start = (np.array(rng_state, dtype=np.uint64).copy(), ou)
-        self.params = {pnames[j] for j in (self.sw, self.so, self.to, *self.mean[:-1]) if j >= 0}
+        self.params = noise_params(cls, pnames)
         noisy_any = self.NI > 0 and self.noisy[:self.NI].any()
         white = self.sw >= 0 and np.any(P[:, self.sw] != 0)
         ou_on = self.so >= 0 and (np.any(P[:, self.so] != 0) or np.any(ou != 0)
