@@ -422,3 +422,63 @@ def test_an_interrupted_sort_of_the_runs_table_is_finished_on_resume(tmp_path):
 def test_a_study_in_a_missing_folder_is_refused_with_a_message(tmp_path):
     with pytest.raises(StudyFileError, match="the folder .*nodir does not exist"):
         _grid_study(tmp_path / "nodir" / "s.h5").run(progress=False)
+
+
+# -- torn chunks (a kill while HDF5 rewrote a compressed chunk) ------------------------------
+
+def _tear_chunk(path, node_path, row=0):
+    """Overwrite the stored bytes of the chunk holding ``row`` of ``node_path`` with garbage,
+    as a kill leaves a compressed chunk whose space HDF5 had already reused."""
+    with tables.open_file(path) as h5:
+        node = h5.get_node(node_path)
+        info = node.chunk_info((row // node.chunkshape[0],))
+    with open(path, "r+b") as fh:
+        fh.seek(info.offset)
+        fh.write(b"\x5a" * info.size)
+
+
+def _half_done_study(path, ref, n=400, batch_size=100, stored=150):
+    """A grid study of ``n`` points with ``stored`` runs written, as a kill leaves it."""
+    study = _grid_study(path, xs=np.arange(1.0, n + 1), batch_size=batch_size, seed=ref.seed)
+    study.strategy.start(study.space, ref.seed)
+    with StudyFile.create(str(path), study.space, study.fingerprint(), ref.seed, {"p": "1"}) as f:
+        while f.n_registered < stored:
+            batch = study.strategy.ask()
+            first = f.register_batch(batch.points)
+            recs = study.evaluator.evaluate_chunk([(first + i, p, int(ref.df.loc[first + i, "seed"]))
+                                                   for i, p in enumerate(batch.points)])
+            keep = min(len(recs), stored - first)
+            f.write_runs(recs[:keep], batch.tags)
+            if keep == len(recs):  # a grid's state needs no outcomes
+                f.save_state(int(f.batches()["batch"][-1]), study.strategy.get_state())
+    return study
+
+
+def test_a_torn_chunk_of_pypets_run_table_is_rebuilt_on_resume(tmp_path):
+    xs = np.arange(1.0, 401)
+    ref = _grid_study(tmp_path / "ref.h5", xs=xs, batch_size=100).run(progress=False)
+    path = tmp_path / "torn.h5"
+    _half_done_study(path, ref)
+    _tear_chunk(path, "/torn/overview/runs", row=120)
+    assert len(load(path).df) == 150  # brainsweep reads the file without pypet's run information
+    with pytest.warns(UserWarning, match="rebuilt pypet's run information"):
+        res = _grid_study(path, xs=xs, batch_size=100).run(progress=False)
+    for col in ("x", "v", "seed", "status"):
+        assert res.df[col].tolist() == ref.df[col].tolist(), col
+    with tables.open_file(path) as h5, tables.open_file(tmp_path / "ref.h5") as h5_ref:
+        rebuilt, expected = h5.root.torn.overview.runs.read(), h5_ref.root.ref.overview.runs.read()
+    for col in ("idx", "name", "completed", "parameter_summary", "short_environment_hexsha"):
+        np.testing.assert_array_equal(rebuilt[col], expected[col], err_msg=col)
+    traj = Trajectory(filename=str(path))
+    traj.f_load(index=-1, load_parameters=2, load_results=1)
+    assert len(traj) == 400 and traj.f_get_run_information(399)["completed"] == 1
+
+
+def test_a_torn_chunk_of_the_runs_table_is_refused_by_name(tmp_path):
+    xs = np.arange(1.0, 401)
+    ref = _grid_study(tmp_path / "ref.h5", xs=xs, batch_size=100).run(progress=False)
+    path = tmp_path / "torn.h5"
+    _half_done_study(path, ref)
+    _tear_chunk(path, "/torn/results/table/table", row=0)
+    with pytest.raises(StudyFileError, match=r"results/table/table.*unreadable"):
+        _grid_study(path, xs=xs, batch_size=100).run(progress=False)

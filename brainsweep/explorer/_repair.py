@@ -17,7 +17,14 @@ an interruption can leave only these, each repaired here with a note:
   array, or a rows array longer than its index array: truncated (a run index stored twice is
   read from its last row, so a row left elsewhere can never be read for a rerun run);
 - a replacement runs table left beside the old one: the complete one is kept;
-- a sorted tail of the runs table written aside: copied over the table's tail again.
+- a sorted tail of the runs table written aside: copied over the table's tail again;
+- pypet's run-information table (``overview/runs``) unreadable (a kill while HDF5 rewrote one
+  of its compressed chunks, whose space it had already given to another write): written again
+  from the registered parameters and the runs table, which hold everything in it.
+
+Before any repair every leaf a study writes is read (the runs table, strategy states, batches
+and explored values whole, the per-run array rows at their end, where writes happen); one that
+HDF5 cannot read is named in the refusal.
 
 Anything else (a run stored twice, a told batch without all its runs, stored runs whose
 parameters are gone) is refused: the study's runs stay readable with ``load``.
@@ -26,6 +33,7 @@ parameters are gone) is refused: the study's runs stay readable with ``load``.
 from __future__ import annotations
 
 import numpy as np
+import tables
 
 from ._leaves import row_indices, rows_leaf, rows_lengths, truncate_rows
 from .storage import StudyFileError
@@ -38,6 +46,8 @@ def check_and_repair(file) -> list[str]:
     a note per repair. ``StudyFileError`` if it cannot be made consistent."""
     notes: list[str] = []
     _settle_table(file, notes)
+    _check_readable(file)
+    _settle_run_info(file, notes)
     _settle_registration(file, notes)
     _settle_told(file, notes)
     _check_rows(file)
@@ -86,6 +96,40 @@ def _settle_table(file, notes: list) -> None:
             h5.get_node(f"{parent}/{spare}")._f_rename("table")
             notes.append(f"finished an interrupted replacement of the runs table ({spare})")
     file._nodes.clear()
+
+
+def _check_readable(file) -> None:
+    """Read every leaf a study writes (array rows at their end) or refuse naming the first
+    one HDF5 cannot read."""
+    leaves = [file._table, file._bk.batches, file._states_node()] + _explored_tables(file)
+    for leaf in leaves:
+        if leaf is not None:
+            _read_or_refuse(file, leaf, 0)
+    if file.rows_path in file.h5:
+        for group in file.h5.get_node(file.rows_path)._f_iter_nodes("Group"):
+            for leaf in group._f_iter_nodes("Leaf"):
+                _read_or_refuse(file, leaf, max(0, leaf.nrows - 2 * (leaf.chunkshape or (1,))[0]))
+
+
+def _read_or_refuse(file, leaf, start: int) -> None:
+    try:
+        leaf.read(start)
+    except tables.HDF5ExtError:
+        _refuse(file, f"{leaf._v_pathname} is unreadable: a kill while HDF5 rewrote it tore one of its "
+                      f"chunks, and what it held is stored nowhere else")
+
+
+def _settle_run_info(file, notes: list) -> None:
+    runs = file.h5.get_node(f"{file._root}/overview/runs")
+    try:
+        runs.read()
+        return
+    except tables.HDF5ExtError:
+        pass
+    n = min(t.nrows for t in _explored_tables(file))
+    file.rebuild_run_info(n)
+    notes.append(f"rebuilt pypet's run information table (overview/runs, {n} runs) from the registered "
+                 f"parameters and the runs table: a kill during a write had left a chunk unreadable")
 
 
 def _explored_tables(file) -> list:

@@ -318,12 +318,7 @@ class StudyFile:
         for name in self.param_names:
             self._append_explored(name, [p[name] for p in points])
         runs = self._node(f"{self._root}/overview/runs")
-        rows = np.zeros(n, dtype=runs.dtype)
-        rows["idx"] = np.arange(first, first + n)
-        rows["name"] = [b"run_%08d" % i for i in range(first, first + n)]
-        rows["parameter_summary"] = [_summary(p, self.param_names).encode()[:500] for p in points]
-        rows["short_environment_hexsha"] = b"N/A"
-        runs.append(rows)
+        runs.append(self._run_info_rows(runs.dtype, first, points))
         self._node(f"{self._root}/overview/info").cols.length[0] = first + n
         self.h5.flush()
         batches = self._bk.batches
@@ -695,17 +690,62 @@ class StudyFile:
         pts = self.registered_points(lo, hi - lo + 1)
         return [pts[i - lo] for i in idxs]
 
+    def _run_info_rows(self, dtype, first: int, points: list[dict]) -> np.ndarray:
+        """pypet's run-information rows of registered runs ``first ..`` (not yet completed)."""
+        n = len(points)
+        rows = np.zeros(n, dtype=dtype)
+        rows["idx"] = np.arange(first, first + n)
+        rows["name"] = [b"run_%08d" % i for i in range(first, first + n)]
+        rows["parameter_summary"] = [_summary(p, self.param_names).encode()[:500] for p in points]
+        rows["short_environment_hexsha"] = b"N/A"
+        return rows
+
     def _mark_completed(self, records: list[RunRecord]) -> None:
         runs = self._node(f"{self._root}/overview/runs")
         idx = np.array([r.idx for r in records])
         rows = runs.read_coordinates(idx)
-        for i, r in enumerate(records):
-            rows[i]["completed"] = 1
-            rows[i]["finish_timestamp"] = r.finished
-            rows[i]["timestamp"] = r.finished - r.runtime
-            rows[i]["time"] = time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(r.finished)).encode()
-            rows[i]["runtime"] = f"{r.runtime:.6f}s".encode()
+        _set_completed(rows, np.array([r.finished for r in records]), np.array([r.runtime for r in records]))
         runs.modify_coordinates(idx, rows)
+
+    def rebuild_run_info(self, n: int) -> None:
+        """Write pypet's run-information table (``overview/runs``) again for runs ``0 .. n-1``.
+
+        Everything in it is derived from the registered parameters and the runs table, so a
+        copy torn by a kill during a write (an unreadable compressed chunk) is rebuilt from those.
+        The old table is removed, or, if HDF5 cannot even free it, moved aside."""
+        old = self._node(f"{self._root}/overview/runs")
+        parent, dtype, filters = old._v_parent, old.dtype, old.filters
+        desc = old.description._v_colobjects
+        attrs = {k: old.attrs[k] for k in old.attrs._v_attrnamesuser}
+        try:
+            old._f_remove()
+        except tables.HDF5ExtError:
+            old._f_move(newname=f"runs_unreadable_{int(time.time())}")
+        self._nodes.clear()
+        new = self.h5.create_table(parent, "runs", desc, expectedrows=100_000, filters=filters)
+        for k, v in attrs.items():
+            new.attrs[k] = v
+        step = 10_000
+        for first in range(0, n, step):
+            new.append(self._run_info_rows(dtype, first, self.registered_points(first, min(step, n - first))))
+        t = self._table
+        if t is not None and n:
+            done = t.read_where(f"idx < {int(n)}")
+            if len(done):
+                rows = new.read_coordinates(done["idx"])
+                _set_completed(rows, done["finished"], done["runtime"])
+                new.modify_coordinates(done["idx"], rows)
+        self.h5.flush()
+
+
+def _set_completed(rows: np.ndarray, finished: np.ndarray, runtime: np.ndarray) -> None:
+    """Mark pypet run-information ``rows`` completed at unix times ``finished`` after
+    ``runtime`` seconds, in pypet's columns and formats."""
+    rows["completed"] = 1
+    rows["finish_timestamp"] = finished
+    rows["timestamp"] = finished - runtime
+    rows["time"] = [time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(f)).encode() for f in finished]
+    rows["runtime"] = [f"{r:.6f}s".encode() for r in runtime]
 
 
 def run_group(h5: tables.File, traj: str, idx: int):
