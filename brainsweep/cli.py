@@ -94,11 +94,13 @@ def _print_summary(res, n_best: int = 5) -> None:
 
 def _node_groups(names) -> dict:
     """{base: [names]} for explored names written ``<base>__<node>`` (one value per node), in order."""
+    from .explorer.space import split_per_node_name
+
     groups: dict = {}
     for name in names:
-        base, sep, node = name.rpartition("__")
-        if sep and base and node.isdigit():
-            groups.setdefault(base, []).append(name)
+        split = split_per_node_name(name)
+        if split is not None:
+            groups.setdefault(split[0], []).append(name)
     return {base: members for base, members in groups.items() if len(members) > 1}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..models.adjoint import gradient, noise_params
 from .runner import FunctionEvaluator
+from .space import split_per_node_name
 
 __all__ = ["AdjointEvaluation", "check_differentiable", "split_node_name"]
 
@@ -28,9 +29,9 @@ def split_node_name(name: str, params) -> tuple[str, int | None]:
     """``"a__3"`` -> ``("a", 3)`` when ``a`` is a model parameter; ``"a"`` -> ``("a", None)``."""
     if name in params:
         return name, None
-    base, sep, node = name.rpartition("__")
-    if sep and base in params and node.isdigit():
-        return base, int(node)
+    split = split_per_node_name(name)
+    if split is not None and split[0] in params:
+        return split
     raise ValueError(f"{name!r} is neither a model parameter nor <parameter>__<node>")
 
 

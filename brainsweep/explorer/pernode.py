@@ -10,23 +10,19 @@ evaluation); for SBI the prior of each such dimension is its own bounds, like an
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .model_eval import ModelEvaluation
+from .space import per_node_name, split_per_node_name
 
 __all__ = ["per_node_bounds", "per_node_groups", "model_evaluation", "PerNodeEvaluation"]
-
-_PER_NODE = re.compile(r"^(?P<param>[A-Za-z]\w*?)__(?P<node>\d+)$")
-
 
 def per_node_bounds(param: str, low: float, high: float, n_nodes: int, scale: str | None = None) -> dict:
     """``{"<param>__0": (low, high[, scale]), ..., "<param>__<n-1>": ...}`` for ``ParameterSpace(bounds=...)``."""
     if not isinstance(n_nodes, (int, np.integer)) or n_nodes < 1:
         raise ValueError(f"n_nodes: expected a positive integer, got {n_nodes!r}")
     bound = (low, high) if scale is None else (low, high, scale)
-    return {f"{param}__{i}": bound for i in range(int(n_nodes))}
+    return {per_node_name(param, i): bound for i in range(int(n_nodes))}
 
 
 def per_node_groups(model, names) -> dict[str, list[tuple[str, int]]]:
@@ -36,10 +32,10 @@ def per_node_groups(model, names) -> dict[str, list[tuple[str, int]]]:
     groups: dict[str, list[tuple[str, int]]] = {}
     known = set(model.param_names)
     for name in names:
-        m = _PER_NODE.match(name)
-        if name in known or m is None or m["param"] not in known:
+        split = split_per_node_name(name)
+        if name in known or split is None or split[0] not in known:
             continue
-        param, node = m["param"], int(m["node"])
+        param, node = split
         if not model.params.specs[param].per_node:
             raise ValueError(f"parameter {name!r}: {param!r} of {type(model).__name__} takes one value for all "
                              f"nodes, not one per node")

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Dimension", "ParameterSpace"]
+__all__ = ["Dimension", "ParameterSpace", "per_node_name", "split_per_node_name"]
 
 _SCALES = ("linear", "log", "int")
 
@@ -79,6 +79,20 @@ class Dimension:
         else:
             d["categories"] = [_plain(v) for v in self.categories]
         return d
+
+
+def per_node_name(param: str, node: int) -> str:
+    """The dimension name of node ``node``'s value of per-node parameter ``param``: ``"a__3"``."""
+    return f"{param}__{int(node)}"
+
+
+def split_per_node_name(name: str) -> tuple[str, int] | None:
+    """``"a__3"`` -> ``("a", 3)`` (see :func:`per_node_name`); None for a name not written so.
+    Whether ``a`` is a per-node parameter of a model is for the caller to check."""
+    base, sep, node = name.rpartition("__")
+    if sep and base and node.isdigit():
+        return base, int(node)
+    return None
 
 
 def _plain(v):
@@ -255,7 +269,7 @@ class ParameterSpace:
             if d.name not in self.per_node:
                 dims.append(d)
                 continue
-            dims += [Dimension(f"{d.name}__{i}", low=d.low, high=d.high, scale=d.scale, _kind="bounded")
+            dims += [Dimension(per_node_name(d.name, i), low=d.low, high=d.high, scale=d.scale, _kind="bounded")
                      for i in range(int(n_nodes))]
         names = [d.name for d in dims]
         clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(self.fixed)))
@@ -263,7 +277,7 @@ class ParameterSpace:
             raise ValueError(f"per_node: the expanded names {clash[:5]} are also given as parameters of the space")
         out = ParameterSpace.__new__(ParameterSpace)
         out.fixed, out.dimensions, out.per_node = dict(self.fixed), tuple(dims), ()
-        out.node_parameter = {f"{p}__{i}": p for p in self.per_node for i in range(int(n_nodes))}
+        out.node_parameter = {per_node_name(p, i): p for p in self.per_node for i in range(int(n_nodes))}
         return out
 
     def bind(self, model) -> "ParameterSpace":
