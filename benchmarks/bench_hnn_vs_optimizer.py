@@ -9,8 +9,9 @@ The problem is examples/08_hnn_evoked_fit.py (hnn-core's ``optimize_evoked`` exa
 ``--target``), 30 ms smoothing, tstop = the dipole's last time (170 ms), hnn-core's fixed drive
 seeds, scale 3000 (on the reduced network 3000 * 100/9: each of its 9 pyramidal cells a layer
 stands for 100/9 of the default 10x10 network's; ``--scale`` overrides). Default network:
-reduced (``mesh_shape=(3, 3)``); ``--full``: hnn-core's 10x10 network (about 45 times the CPU
-per simulation: 50 simulations take hours on 2 cores).
+reduced (``mesh_shape=(3, 3)``); ``--full``: hnn-core's 10x10 network (37 s a simulation
+alone here; with ``--serial-reps 1`` the comparison takes about 45 minutes on 2 cores; the lines of
+its run on 2026-12-02 are in ``hnn_vs_optimizer_full.jsonl``).
 
 1. serial reference: ``--serial-reps`` simulations of the initial point, one process, one at a
    time (median wall time per simulation): what one simulation costs without any parallelism.
@@ -330,7 +331,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cmd", nargs="?", default="compare", choices=["compare", "_serial", "_hnn", "_rank"],
                         help=argparse.SUPPRESS)
-    parser.add_argument("--full", action="store_true", help="hnn-core's default 10x10 network (hours)")
+    parser.add_argument("--full", action="store_true", help="hnn-core's default 10x10 network (about 45 minutes)")
     parser.add_argument("--budget", type=int, default=50, help="hnn-core's max_iter (simulations: budget + 1)")
     parser.add_argument("--procs", type=int, default=2, help="cores for each side")
     parser.add_argument("--n-trials", type=int, default=1, help="trials per simulation (hnn-core's fit default: 1)")
