@@ -22,9 +22,8 @@ an interruption can leave only these, each repaired here with a note:
   of its compressed chunks, whose space it had already given to another write): written again
   from the registered parameters and the runs table, which hold everything in it.
 
-Before any repair every leaf a study writes is read (the runs table, strategy states, batches
-and explored values whole, the per-run array rows at their end, where writes happen); one that
-HDF5 cannot read is named in the refusal.
+Before any repair every leaf a study writes is read (the runs table whole, the append-only
+leaves at their end, where writes happen); one that HDF5 cannot read is named in the refusal.
 
 Anything else (a run stored twice, a told batch without all its runs, stored runs whose
 parameters are gone) is refused: the study's runs stay readable with ``load``.
@@ -99,33 +98,39 @@ def _settle_table(file, notes: list) -> None:
 
 
 def _check_readable(file) -> None:
-    """Read every leaf a study writes (array rows at their end) or refuse naming the first
-    one HDF5 cannot read."""
-    leaves = [file._table, file._bk.batches, file._states_node()] + _explored_tables(file)
-    for leaf in leaves:
-        if leaf is not None:
-            _read_or_refuse(file, leaf, 0)
+    """Read every leaf a study writes or refuse naming the first one HDF5 cannot read: the runs
+    table whole (its sorting rewrites rows anywhere in a batch), the append-only leaves (batches,
+    states, explored values, array rows) in their last two chunks, the only ones rewritten."""
+    if file._table is not None:
+        _read_or_refuse(file, file._table, 0)
+    tails = [file._bk.batches, file._states_node()] + _explored_tables(file)
     if file.rows_path in file.h5:
-        for group in file.h5.get_node(file.rows_path)._f_iter_nodes("Group"):
-            for leaf in group._f_iter_nodes("Leaf"):
-                _read_or_refuse(file, leaf, max(0, leaf.nrows - 2 * (leaf.chunkshape or (1,))[0]))
+        tails += [leaf for group in file.h5.get_node(file.rows_path)._f_iter_nodes("Group")
+                  for leaf in group._f_iter_nodes("Leaf")]
+    for leaf in tails:
+        if leaf is not None:
+            _read_or_refuse(file, leaf, max(0, leaf.nrows - 2 * (leaf.chunkshape or (1,))[0]))
+
+
+def _readable(leaf, start: int = 0, block: int = 65_536) -> bool:
+    """Whether HDF5 can read rows ``start ..`` of ``leaf`` (read a block at a time: memory stays small)."""
+    try:
+        for first in range(start, leaf.nrows, block):
+            leaf.read(first, min(first + block, leaf.nrows))
+    except tables.HDF5ExtError:
+        return False
+    return True
 
 
 def _read_or_refuse(file, leaf, start: int) -> None:
-    try:
-        leaf.read(start)
-    except tables.HDF5ExtError:
+    if not _readable(leaf, start):
         _refuse(file, f"{leaf._v_pathname} is unreadable: a kill while HDF5 rewrote it tore one of its "
                       f"chunks, and what it held is stored nowhere else")
 
 
 def _settle_run_info(file, notes: list) -> None:
-    runs = file.h5.get_node(f"{file._root}/overview/runs")
-    try:
-        runs.read()
+    if _readable(file.h5.get_node(f"{file._root}/overview/runs")):
         return
-    except tables.HDF5ExtError:
-        pass
     n = min(t.nrows for t in _explored_tables(file))
     file.rebuild_run_info(n)
     notes.append(f"rebuilt pypet's run information table (overview/runs, {n} runs) from the registered "
