@@ -163,9 +163,9 @@ def _keep_workspace(s):
 def _segment_forward(s, g0, g1, x0, hist, noise_state, Y, keep=True):
     """Integrate steps g0..g1 from state x0 with the coupled quantities ``hist`` of steps
     g0 - D..g0 (None for g0 = 0) and the noise from ``noise_state`` (advanced):
-    (X of steps g0..g1, H window, its base step, the inputs of steps g0..g1 - 1, the coupling
-    vectors and Heun predictors of those steps (not written unless ``keep``)), all views of
-    the workspace."""
+    (X of steps g0..g1 (unless ``keep`` only the state of step g in row (g - g0) % 2), H window,
+    its base step, the inputs of steps g0..g1 - 1, the coupling vectors and Heun predictors of
+    those steps (not written unless ``keep``)), all views of the workspace."""
     base = g0 - s["D"]
     n, ws = g1 - g0, s["ws"]
     X = ws["X"][:n + 1]
@@ -185,7 +185,11 @@ def _segment_forward(s, g0, g1, x0, hist, noise_state, Y, keep=True):
 
 
 def _segments(n_steps, every):
-    return [(g0, min(g0 + every, n_steps)) for g0 in range(0, n_steps, every)]
+    """(g0, g1) of each segment of at most ``every`` steps, the first one the shortest: the last
+    segment is kept from the first pass and each other one is integrated again, so a full last
+    segment integrates the fewest steps twice (ALN, 1 s on tvb68: 2341 instead of 7659)."""
+    first = n_steps - (-(-n_steps // every) - 1) * every
+    return [(0, first)] + [(g0, g0 + every) for g0 in range(first, n_steps, every)]
 
 
 def _forward_pass(s, every):
@@ -199,9 +203,10 @@ def _forward_pass(s, every):
     for g0, g1 in _segments(n, every):
         checkpoints.append((x.copy(), None if hist is None else hist.copy(), s["noise"].state(noise_state)))
         # only the last segment's coupling vectors and predictors are read before it is integrated again
-        X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y, g1 == n)
+        keep = g1 == n
+        X, H, base, INP, CS, XP = _segment_forward(s, g0, g1, x, hist, noise_state, Y, keep)
         nb = g1 - s["D"]
-        x, hist, last = X[-1].copy(), H[nb - base:], (X, H, base, INP, CS, XP)
+        x, hist, last = X[-1 if keep else (g1 - g0) % 2].copy(), H[nb - base:], (X, H, base, INP, CS, XP)
     s["first_pass"] = False  # segments integrated again do not add to the BOLD input
     return Y, checkpoints, last
 

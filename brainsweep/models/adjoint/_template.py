@@ -66,34 +66,39 @@ def _coupling(row, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c):
     connection k's node is Hf[row + cc * N + off[k]]; loff likewise for the local reads).
     Connection k of the row goes to partial sum (k - k0) % 4, added (q0 + q1) + (q2 + q3): the
     engine's order, so the values are the engine's. Then the local reads."""
-    k0 = indptr[i]
-    k1 = indptr[i + 1]
+    # unsigned indices spare numba's negative-index wrap-around code on every load (as the
+    # engine's kernel); off[k] may be negative: its uint64 wraps and row + off[k] is >= 0
+    U1 = np.uint64(1)
+    U2 = np.uint64(2)
+    U3 = np.uint64(3)
+    k0 = np.uint64(indptr[i])
+    k1 = np.uint64(indptr[i + 1])
     N = loff.shape[0]
     for m in range(NL):
         c[NCN + NSQ + m] = Hf[row + LOCAL_C[m] * N + loff[i, m]]
     for cc in range(NCN):
-        r = row + cc * N
+        r = np.uint64(row + cc * N)
         if SQ:  # the engine's order with squared weights: 2 partial sums each
             q0 = 0.0
             q1 = 0.0
             a2 = 0.0
             b2 = 0.0
             k = k0
-            while k + 1 < k1:
-                v0 = Hf[r + off[k]]
-                v1 = Hf[r + off[k + 1]]
+            while k + U1 < k1:
+                v0 = Hf[r + np.uint64(off[k])]
+                v1 = Hf[r + np.uint64(off[k + U1])]
                 q0 += w[k] * v0
                 a2 += w2[k] * v0
-                q1 += w[k + 1] * v1
-                b2 += w2[k + 1] * v1
-                k += 2
+                q1 += w[k + U1] * v1
+                b2 += w2[k + U1] * v1
+                k += U2
             if k < k1:
-                v0 = Hf[r + off[k]]
+                v0 = Hf[r + np.uint64(off[k])]
                 q0 += w[k] * v0
                 a2 += w2[k] * v0
             acc = q0 + q1
             if diff != 0.0:
-                acc -= rowsum[i] * Hf[r + i]
+                acc -= rowsum[i] * Hf[r + np.uint64(i)]
             c[cc] = acc
             c[NCN + cc] = a2 + b2
             continue
@@ -102,21 +107,21 @@ def _coupling(row, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c):
         q2 = 0.0
         q3 = 0.0
         k = k0
-        while k + 3 < k1:
-            q0 += w[k] * Hf[r + off[k]]
-            q1 += w[k + 1] * Hf[r + off[k + 1]]
-            q2 += w[k + 2] * Hf[r + off[k + 2]]
-            q3 += w[k + 3] * Hf[r + off[k + 3]]
-            k += 4
+        while k + U3 < k1:
+            q0 += w[k] * Hf[r + np.uint64(off[k])]
+            q1 += w[k + U1] * Hf[r + np.uint64(off[k + U1])]
+            q2 += w[k + U2] * Hf[r + np.uint64(off[k + U2])]
+            q3 += w[k + U3] * Hf[r + np.uint64(off[k + U3])]
+            k += np.uint64(4)
         if k < k1:
-            q0 += w[k] * Hf[r + off[k]]
-        if k + 1 < k1:
-            q1 += w[k + 1] * Hf[r + off[k + 1]]
-        if k + 2 < k1:
-            q2 += w[k + 2] * Hf[r + off[k + 2]]
+            q0 += w[k] * Hf[r + np.uint64(off[k])]
+        if k + U1 < k1:
+            q1 += w[k + U1] * Hf[r + np.uint64(off[k + U1])]
+        if k + U2 < k1:
+            q2 += w[k + U2] * Hf[r + np.uint64(off[k + U2])]
         acc = (q0 + q1) + (q2 + q3)
         if diff != 0.0:
-            acc -= rowsum[i] * Hf[r + i]
+            acc -= rowsum[i] * Hf[r + np.uint64(i)]
         c[cc] = acc
 
 
@@ -130,7 +135,8 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, 
     Y[:, :, j] the outputs of step (j + 1) * sample_every, INP[g - g_start, i] the input channels
     of node i during step g (if stoch, else 0). Kept for the backward sweep: CS[g - g_start, i]
     the coupling vector and (Heun) XP[g - g_start, i] the predictor of step g, if keep (a
-    segment that the backward sweep integrates again need not keep them). BOLD input (if
+    segment that the backward sweep integrates again need not keep them; without keep, X holds
+    the state of step g in row (g - g_start) % 2 only: less memory traffic). BOLD input (if
     bold_k >= 0: state bold_k): ZACC[i] += (value + bold_off) * bold_scale after each step,
     Z[m, i] = ZACC[i] / bold_every after every bold_every-th step (the engine's average).
 
@@ -168,10 +174,15 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, 
     for g in range(g_start, g_end):
         g1 = g + 1
         sample = g1 % sample_every == 0 and g1 // sample_every - 1 < n_samples
+        rx = g - g_start
+        wx = g1 - g_start
+        if not keep:  # only the segment's last state is read later: two rows of X in turn
+            rx &= 1
+            wx &= 1
         for i in range(N):
             _coupling((g - base) * stride, i, Hf, off, indptr, w, w2, loff, diff, rowsum, c)
             for k in range(NS):
-                xi[k] = X[g - g_start, i, k]
+                xi[k] = X[rx, i, k]
             if not uni:
                 for k in range(NP):
                     p[k] = P[i, k]
@@ -203,7 +214,7 @@ def forward(g_start, g_end, dt, heun, X, H, base, P, const, indptr, off, w, w2, 
                     else:
                         xi[k] = xi[k] + dt * dx[k]
             for k in range(NS):
-                X[g1 - g_start, i, k] = xi[k]
+                X[wx, i, k] = xi[k]
             # H[g + 1] is written while step g's coupling still reads H[<= g]: no conflict
             _h(xi, p, const, hv)
             for cc in range(NC):
@@ -246,6 +257,7 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
     D = g_start - base  # the longest delay (steps)
     MUf = MU.reshape(-1)
     mstride = N * NC1
+    U1 = np.uint64(1)
     n_samples = LY.shape[2]
     nu = np.zeros((N, NCT1))
     inp = stack_zeros(NI)
@@ -357,12 +369,16 @@ def backward(g_start, g_end, n_steps, dt, heun, X, H, base, P, const, indptr, in
                     nic = nu[i, cc]
                     nic2 = nu[i, NCN + cc] if SQ else 0.0  # the squared-weight sum reads the same values
                     if g >= D:  # every delayed step is >= 0: flat offsets, no clamp
-                        row = (g - base) * mstride + cc
-                        for k in range(k0, indptr[i + 1]):
+                        # unsigned indices (all >= 0 here) spare numba's negative-index wrap-around
+                        row = np.uint64((g - base) * mstride + cc)
+                        k = np.uint64(k0)
+                        k1 = np.uint64(indptr[i + 1])
+                        while k < k1:
                             if SQ:
-                                MUf[row + boff[k]] += w[k] * nic + w2[k] * nic2
+                                MUf[row + np.uint64(boff[k])] += w[k] * nic + w2[k] * nic2
                             else:
-                                MUf[row + boff[k]] += w[k] * nic
+                                MUf[row + np.uint64(boff[k])] += w[k] * nic
+                            k += U1
                     else:
                         for k in range(k0, indptr[i + 1]):
                             s = g - delays[k]
