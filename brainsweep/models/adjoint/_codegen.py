@@ -78,7 +78,8 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
     """``def name(args)``: the assignments ``lines_before`` ((symbol, expr)), then ``target =
     expr`` lines, common subexpressions shared by both (:func:`_shared_cse`). With ``invariant``
     (a list, filled here): the parts that depend on the symbols ``unpack`` maps to ``p[..]`` or
-    ``dt`` only are read from ``Q[i, k]`` and ``invariant`` receives their (k, code) lines."""
+    ``dt`` only are read from ``q[k]`` (the node's row of Q) and ``invariant`` receives their
+    (k, code) lines."""
     # locals are named _s_<symbol> so that no symbol shadows an argument (x, p, ...)
     local = {sym: sp.Symbol("_s_" + sym.name, real=True) for sym in unpack}
     exprs = [_almost_everywhere(sp.sympify(e), name).xreplace(local) for _, e in targets]
@@ -98,7 +99,7 @@ def _function(name: str, args: str, targets: list[tuple[str, object]], unpack: d
             lines.append(f"    {local[sym].name} = {source}")
     for k, _ in (invariant or ()):
         if sp.Symbol(f"_q{k}", real=True) in used:
-            lines.append(f"    _q{k} = Q[i, {k}]")
+            lines.append(f"    _q{k} = q[{k}]")
     for s, e in repl:
         lines.append(f"    {s} = {e.code}" if isinstance(e, _Call) else f"    {s.name} = {_code(e)}")
     for (target, _), e in zip(targets, reduced):
@@ -322,7 +323,7 @@ def generate_source(model_cls, spec: SymbolicSpec, param_names: list[str], outpu
     # once per node before the backward sweep (_f_pre), not at every step
     tables = any(hasattr(a, "hoist_call") for _, e in der for a in sp.sympify(e).atoms(sp.Function))
     inv = [] if tables else None
-    fn = [_function("_f_vjp", "x, c, inp, p, const, dt, v, vx, vc, vp, i, Q", t,
+    fn = [_function("_f_vjp", "x, c, inp, p, const, dt, v, vx, vc, vp, i, q", t,
                     {**states, **cpl, **inp, **params, **vmap, DT: "dt"}, before, inv)]
     fn.append(_pre_function(inv or [], params))
     # coupled quantities h(x, p): forward (only without the model's coupled_fn) and VJP (+=)
