@@ -19,11 +19,11 @@ noise held fixed in both Heun stages), outputs sampled every ``sampling_dt`` and
 (Balloon-Windkessel, :mod:`._bold`). The forward pass calls the model's own numba functions in
 the engine's order of operations, so its outputs equal ``model.run``'s; the backward sweep is the
 discrete adjoint of that scheme (sympy vector-Jacobian products generated into numba), so the
-gradient is exact to rounding, for any number of parameters at a cost of 2.6-2.9 forward runs
-for 1 s simulated on tvb68 and 3.6-4.0 for 10 s, where checkpointed segments are integrated
-twice (ALN: 3.9-4.0 at 1 s, 4.4 at 10 s, its VJP's step-invariant parts computed once per node, shared
-reciprocals, the table cells' slopes in straight-line code; ``benchmarks/bench_gradients.py --zoo
---seconds 1 10``, ``--model ALNModel`` for one model).
+gradient is exact to rounding, for any number of parameters at a cost of 1.8-2.3 forward runs
+for 1 s simulated on tvb68 and 2.1-3.1 for 10 s, where checkpointed segments but the last are
+integrated twice (ALN: 2.9 at 1 s, 3.7 at 10 s, its VJP's step-invariant parts computed once per
+node, shared reciprocals, the table cells' slopes in straight-line code; ``benchmarks/
+bench_gradients.py --zoo --seconds 1 10``, ``--model ALNModel`` for one model).
 Memory is bounded by checkpointing (see :func:`gradient`).
 """
 
