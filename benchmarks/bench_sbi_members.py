@@ -26,12 +26,15 @@ from brainsweep.inference.predictive import simulate_features
 from brainsweep.inference.sbc import calibrate
 
 
-def held_out_sets(res, post, fresh_seeds, n=200, features=None):
-    """``{name: (theta, x)}``: the stored held-out runs, then ``n`` fresh ones per seed (features by
-    the stored spec, or ``features`` for a study of a user's feature callable)."""
-    data = training_data(res)
-    keep = data["holdout"] & (data["status"] == "ok")
-    sets = {"stored": (data["theta"][keep], data["x"][keep])}
+def held_out_sets(res, post, fresh_seeds, n=200, features=None, stored=True):
+    """``{name: (theta, x)}``: the stored held-out runs (unless ``stored`` is False), then ``n``
+    fresh ones per seed (features by the stored spec, or ``features`` for a study of a user's
+    feature callable)."""
+    sets = {}
+    if stored:
+        data = training_data(res)
+        keep = data["holdout"] & (data["status"] == "ok")
+        sets["stored"] = (data["theta"][keep], data["x"][keep])
     evaluation = _study_evaluation(res, features, False) if fresh_seeds else None
     for seed in fresh_seeds:
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA2]))
@@ -43,11 +46,42 @@ def held_out_sets(res, post, fresh_seeds, n=200, features=None):
     return sets
 
 
+def calibrate_mixtures(estimators, prior, members, sets, samples=500, label=""):
+    """Rows of calibration numbers of the mixture of the first m ``estimators`` (m in ``members``;
+    m = 1: the first estimator alone) on every held-out set of ``sets`` and pooled over them
+    (the same statistics as sbc.calibrate on all sets together), printed as they come."""
+    out = []
+    for m in members:
+        mixture = Posterior(estimators[0] if m == 1 else list(estimators[:m]), prior)
+        ranks, density_ranks = [], []
+        for name, (theta, x) in sets.items():
+            c = calibrate(mixture, theta, x, samples, seed=0)
+            ranks.append(c["ranks"] / samples)
+            density_ranks.append(c["coverage_ranks"] / samples)
+            row = {"members": m, "set": name, "n": c["n"], "ks_pvals": c["ks_pvals"].tolist(),
+                   "coverage50": float(c["coverage"][9]), "coverage90": float(c["coverage"][17])}
+            out.append(row)
+            print(f"{label}{m} member(s), {name:8s} (n {c['n']}): KS p {np.round(c['ks_pvals'], 3).tolist()}, "
+                  f"coverage 50 % {row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}", flush=True)
+        if len(sets) < 2:
+            continue
+        r, cr = np.vstack(ranks), np.concatenate(density_ranks)
+        ks = [float(stats.kstest(r[:, j], "uniform").pvalue) for j in range(r.shape[1])]
+        row = {"members": m, "set": "pooled", "n": len(r), "ks_pvals": ks, "coverage50": float(np.mean(cr >= 0.5)),
+               "coverage90": float(np.mean(cr >= 0.1)), "mean_rank": r.mean(axis=0).tolist()}
+        out.append(row)
+        print(f"{label}{m} member(s), pooled   (n {len(r)}): KS p {np.round(ks, 4).tolist()}, coverage 50 % "
+              f"{row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}, mean rank fraction "
+              f"{np.round(row['mean_rank'], 3).tolist()}", flush=True)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path")
     ap.add_argument("--members", type=int, nargs="+", default=[1, 3, 5])
     ap.add_argument("--fresh", type=int, nargs="*", default=[1, 2, 3], help="seeds of fresh held-out sets")
+    ap.add_argument("--no-stored", action="store_true", help="leave out the study's own held-out runs")
     ap.add_argument("--samples", type=int, default=500, help="posterior samples per held-out run")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -56,29 +90,8 @@ def main(argv=None):
     if not isinstance(post.estimator, list) or max(args.members) > len(post.estimator) or min(args.members) < 1:
         ap.error(f"--members: {args.path} holds {len(post.estimator) if isinstance(post.estimator, list) else 1} "
                  f"estimator(s); expected numbers from 1 to that")
-    sets = held_out_sets(res, post, args.fresh)
-    out = []
-    for m in args.members:
-        mixture = Posterior(post.estimator[0] if m == 1 else post.estimator[:m], post.prior)
-        ranks, density_ranks = [], []
-        for name, (theta, x) in sets.items():
-            c = calibrate(mixture, theta, x, args.samples, seed=0)
-            ranks.append(c["ranks"] / args.samples)
-            density_ranks.append(c["coverage_ranks"] / args.samples)
-            row = {"members": m, "set": name, "n": c["n"], "ks_pvals": c["ks_pvals"].tolist(),
-                   "coverage50": float(c["coverage"][9]), "coverage90": float(c["coverage"][17])}
-            out.append(row)
-            print(f"{m} member(s), {name:8s} (n {c['n']}): KS p {np.round(c['ks_pvals'], 3).tolist()}, "
-                  f"coverage 50 % {row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}", flush=True)
-        r, cr = np.vstack(ranks), np.concatenate(density_ranks)
-        # pooled: the same statistics as sbc.calibrate on all sets together (rank fractions)
-        ks = [float(stats.kstest(r[:, j], "uniform").pvalue) for j in range(r.shape[1])]
-        row = {"members": m, "set": "pooled", "n": len(r), "ks_pvals": ks, "coverage50": float(np.mean(cr >= 0.5)),
-               "coverage90": float(np.mean(cr >= 0.1)), "mean_rank": r.mean(axis=0).tolist()}
-        out.append(row)
-        print(f"{m} member(s), pooled   (n {len(r)}): KS p {np.round(ks, 4).tolist()}, coverage 50 % "
-              f"{row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}, mean rank fraction "
-              f"{np.round(row['mean_rank'], 3).tolist()}")
+    sets = held_out_sets(res, post, args.fresh, stored=not args.no_stored)
+    out = calibrate_mixtures(post.estimator, post.prior, args.members, sets, args.samples)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
