@@ -19,7 +19,7 @@ flow (zuko_maf, 50 units, 5 transforms, 10 % validation) was overconfident with 
 ensemble (coverage 0.76-0.78 at 90 %; see bench_sbi_retrain.py). More members of the small flows
 did not help (coverage at 50 / 90 % pooled over the stored and one fresh held-out set: 5 members
 0.450 / 0.882, 7 0.465 / 0.870, 10 0.460 / 0.882; on another fresh set 5 gave 0.465 / 0.900,
-10 0.475 / 0.930): what is left is the 500 simulations. Features: the 8 largest FC eigenvalues / 68 and 8
+10 0.475 / 0.930); more simulations (e.g. 1500) are not measured yet. Features: the 8 largest FC eigenvalues / 68 and 8
 quantiles of the FCD (windows of 20 volumes, step 4) of the BOLD after the transient, plus the
 mean FC off the diagonal. Prints the 90 % credible interval of each parameter for a hidden point
 as a fraction of the prior range, the posterior correlations (the ridge), calibration on held-out
