@@ -20,7 +20,9 @@ NPEs trained with different seeds on the same simulations. Chosen on four held-o
 (bench_sbi_members.py; reported on two others): one NPE is overconfident (coverage 0.43 / 0.82
 at 50 / 90 % with 3000 simulations, 0.37 / 0.77 with 6000); five members on 3000 were too wide
 at 50 % (0.545-0.595 per set) and failed the b rank test on one set; three members on 6000 gave
-0.53-0.56 / 0.89-0.915 and KS p > 0.09 on every set.
+0.53-0.56 / 0.89-0.915 and KS p > 0.09 on every set. On four fresh sets not used to choose,
+three members on 6000 gave 0.54-0.61 / 0.905-0.93, KS p > 0.08 (pooled 0.564 / 0.919), five
+on 3000 0.545-0.56 / 0.86-0.91 (pooled 0.556 / 0.891): both still about 0.05 too wide at 50 %.
 Writes bench_sbi.h5 in the working directory and, with ``--images``,
 sbi_jr_posteriors.png (samples and 90 % intervals of the hidden points) and
 sbi_jr_calibration.png (rank histograms, expected coverage) into that folder.
