@@ -17,7 +17,7 @@ calibration (SBC KS p-values, expected coverage at 50/90 %) and, for five hidden
 by the example, whether the 90 % central credible interval of each parameter contains the truth
 and its width as a fraction of the prior range. The posterior is the mixture of ``--ensemble``
 NPEs trained with different seeds on the same simulations. Chosen on four held-out sets of 200
-(bench_sbi_members.py; reported on two others): one NPE is overconfident (coverage 0.43 / 0.82
+(stored + fresh 1-3, bench_sbi_members.py): one NPE is overconfident (coverage 0.43 / 0.82
 at 50 / 90 % with 3000 simulations, 0.37 / 0.77 with 6000); five members on 3000 were too wide
 at 50 % (0.545-0.595 per set) and failed the b rank test on one set; three members on 6000 gave
 0.53-0.56 / 0.89-0.915 and KS p > 0.09 on every set. On four fresh sets not used to choose,
