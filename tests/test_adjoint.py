@@ -126,7 +126,7 @@ def test_refusals():
         gradient(m, obj, ["K"], DURATION, **RUN)
     m.params.update(sigma_ou=0.01)
     for name in ("sigma_ou", "tau_ou", "x_ou_mean", "sigma_white"):
-        with pytest.raises(ValueError, match=f"gradient: {name} sets the noise"):
+        with pytest.raises(ValueError, match=f"gradient: parameter '{name}' of HopfModel sets the noise"):
             gradient(m, obj, ["K_gl", name], DURATION, **RUN)
     with pytest.raises(ValueError, match="integrates with \\['euler'\\], got 'heun'"):
         gradient(ALNModel(), obj, ["c_gl"], DURATION, integrator="heun", **RUN)

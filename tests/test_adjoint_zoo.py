@@ -215,7 +215,7 @@ def test_aln_refusals():
             gradient(_aln(), obj, ["c_gl", name], DURATION, **RUN)
     with pytest.raises(ValueError, match="'filter_sigma' of ALNModel is a switch"):
         gradient(_aln(), obj, ["filter_sigma"], DURATION, **RUN)
-    with pytest.raises(ValueError, match="mue_ext_mean sets the noise"):
+    with pytest.raises(ValueError, match="'mue_ext_mean' of ALNModel sets the noise"):
         gradient(_aln(), obj, ["mue_ext_mean"], DURATION, **RUN)
     m = _aln()
     m.params.update(filter_sigma=np.array([0.0, 1.0, 0.0, 0.0, 0.0]))

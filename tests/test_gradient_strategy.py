@@ -364,6 +364,15 @@ def test_per_node_refused_without_a_model_or_for_a_shared_parameter(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_alns_table_parameters_are_refused_by_a_gradient_study_before_anything_runs():
+    from brainsweep.evaluation.differentiable import sum_of_squares
+    from brainsweep.explorer.adjoint_eval import AdjointEvaluation
+    from brainsweep.models import ALNModel
+    space = ParameterSpace(bounds={"c_gl": (0.1, 0.5), "C": (150.0, 250.0)})
+    with pytest.raises(ValueError, match="parameter 'C' of ALNModel sets ALN's transfer tables .*no derivative"):
+        AdjointEvaluation(ALNModel(), sum_of_squares(np.zeros((1, 10)), "rates_exc"), space, dict(duration=10.0))
+
+
 @pytest.mark.parametrize("name, match", [
     ("sigma_white", "sets the noise"), ("signalV", "sets delays"), ("coupling", "is a choice")])
 def test_a_parameter_without_derivative_is_refused_before_anything_runs(tmp_path, name, match):

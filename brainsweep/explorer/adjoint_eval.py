@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from ..models.adjoint import gradient, noise_params
+from ..models.adjoint import gradient, no_derivative
 from .runner import FunctionEvaluator
 from .space import split_per_node_name
 
@@ -37,26 +37,16 @@ def split_node_name(name: str, params) -> tuple[str, int | None]:
 
 def check_differentiable(model, names) -> None:
     """``ValueError`` naming the first of ``names`` (model parameters) that the discrete adjoint
-    cannot differentiate, before anything runs: a choice (string) parameter, one that takes one
-    value for all nodes when a per-node value is asked, ``signalV`` or a local delay (rounded
-    to whole steps), or a parameter that sets the noise (held fixed by the gradient). The
-    same rules as :func:`brainsweep.models.adjoint.gradient` applies when it runs."""
+    cannot differentiate, before anything runs, for the reasons of
+    :func:`brainsweep.models.adjoint.no_derivative` (the same check :func:`gradient` makes)."""
     cls = type(model)
     specs = cls.spec()["params"]
-    delays = {"signalV"} | {p for _, p in getattr(cls, "local_delays", ())}
-    noise = noise_params(cls, specs)
     for name in names:
         if name not in specs:
             raise ValueError(f"{name!r} is not a parameter of {cls.__name__}")
-        if specs[name].choices is not None:
-            raise ValueError(f"parameter {name!r} of {cls.__name__} is a choice {list(specs[name].choices)}; "
-                             f"it has no derivative (explore it with a grid, not a gradient)")
-        if name in delays:
-            raise ValueError(f"parameter {name!r} of {cls.__name__} sets delays rounded to whole steps; "
-                             f"it has no derivative")
-        if name in noise:
-            raise ValueError(f"parameter {name!r} of {cls.__name__} sets the noise, which a gradient holds fixed "
-                             f"(the realisation of the run's seed); it has no derivative")
+        why = no_derivative(model, name)
+        if why:
+            raise ValueError(f"parameter {name!r} of {cls.__name__} {why}; it has no derivative")
 
 
 def _check_objective(objective) -> None:

@@ -41,7 +41,7 @@ from ._codegen import load_kernels
 from ._noise import NoiseSource, noise_params
 from ._specs import SymbolicSpec, check_supported, fixed_params, initial_value_params, spec_for, variant_of
 
-__all__ = ["gradient", "forward", "noise_params", "SymbolicSpec"]
+__all__ = ["gradient", "forward", "no_derivative", "SymbolicSpec"]
 
 
 def _bold_setup(model, bold, tr, bold_dt, dt, n_steps, N):
@@ -252,6 +252,25 @@ def forward(model, duration, *, dt=None, sampling_dt=None, integrator=None, seed
     return _outputs(s, Y)
 
 
+def no_derivative(model, name: str) -> str | None:
+    """Why parameter ``name`` (a parameter of ``model``) has no derivative here, as the end of
+    "parameter 'x' of Model ...": a choice, a delay rounded to whole steps, a parameter the
+    model's adjoint holds fixed (ALN's table parameters), one that sets the noise (held fixed:
+    the realisation of the seed); None if it has one."""
+    cls = type(model)
+    specs = cls.spec()["params"]
+    if specs[name].choices is not None:
+        return f"is a choice {list(specs[name].choices)} (explore it with a grid, not a gradient)"
+    if name == "signalV" or name in {pn for _, pn in getattr(cls, "local_delays", ())}:
+        return "sets delays rounded to whole steps"
+    why = fixed_params(model).get(name)
+    if why:
+        return why
+    if name in noise_params(cls, specs):
+        return "sets the noise, which a gradient holds fixed (the realisation of the run's seed)"
+    return None
+
+
 def _check_differentiable(model, names):
     """A clear error, before anything runs, for a parameter that has no derivative here."""
     cls = type(model)
@@ -259,13 +278,9 @@ def _check_differentiable(model, names):
     for name in names:
         if name not in specs:
             raise ValueError(f"gradient: unknown parameter {name!r} of {cls.__name__}")
-        if specs[name].choices is not None:
-            raise ValueError(f"gradient: parameter {name!r} is a choice {specs[name].choices}; it has no derivative")
-        if name == "signalV" or name in {pn for _, pn in cls.local_delays}:
-            raise ValueError(f"gradient: {name} sets delays rounded to whole steps; it has no derivative")
-        why = fixed_params(model).get(name)
+        why = no_derivative(model, name)
         if why:
-            raise ValueError(f"gradient: parameter {name!r} of {cls.__name__} {why}; it has no derivative here")
+            raise ValueError(f"gradient: parameter {name!r} of {cls.__name__} {why}; it has no derivative")
 
 
 def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, integrator=None,
@@ -293,10 +308,6 @@ def gradient(model, objective, wrt, duration, *, dt=None, sampling_dt=None, inte
     wrt = list(wrt)
     _check_differentiable(model, wrt + list(per_node))
     s = _setup(model, duration, dt, sampling_dt, integrator, seed, initial_state, wrt, bold, tr, bold_dt)
-    for name in wrt + list(per_node):
-        if name in s["noise"].params:
-            raise ValueError(f"gradient: {name} sets the noise, which the gradient holds fixed (the realisation of "
-                             f"the seed); it has no derivative here")
     every = _checkpoint_steps(s, checkpoint_every)
     Y, checkpoints, last = _forward_pass(s, every)
     outputs = _outputs(s, Y)
