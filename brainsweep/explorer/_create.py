@@ -13,7 +13,7 @@ import tables
 
 from . import _plain
 from .storage import (_BK, _COL, FORMAT_VERSION, _as_kind, _col_name, _param_kind, _pickle_or_none,
-                      new_study_id, open_h5)
+                      new_study_id, open_h5, recreate_run_info)
 
 __all__ = ["write_new_study"]
 
@@ -109,7 +109,7 @@ def _write_bookkeeping(h5, space, fingerprint, seed, provenance, traj_name, eval
                                     "n": tables.Int64Col(pos=2), "told": tables.BoolCol(pos=3)})
     h5.create_vlarray(bk, "states", tables.UInt8Atom(), "JSON strategy state after each tell")
     h5.create_group(f"/{traj_name}/results", "runs", createparents=True)
-    _recreate_compressed(h5, h5.get_node(f"/{traj_name}/overview/runs"))
+    recreate_run_info(h5, h5.get_node(f"/{traj_name}/overview/runs"))
     for d in space.dimensions:  # pypet's placeholder range -> an empty one of full width
         group = h5.get_node(f"/{traj_name}/parameters/{d.name.replace('.', '/')}")
         h5.remove_node(group, "explored_data")
@@ -200,17 +200,3 @@ def _is_bare_skeleton(h5) -> bool:
 def _n_table_rows(h5, bk) -> int:
     where = f"/{bk._v_attrs.trajectory}/results/table/table" if "trajectory" in bk._v_attrs else None
     return h5.get_node(where).nrows if where and where in h5 else 0
-
-
-def _recreate_compressed(h5, table) -> None:
-    """pypet's run-information table, emptied and made again compressed: its rows are mostly
-    padding (about 700 bytes a run uncompressed, more than a small run's data)."""
-    from .storage import _TABLE_FILTERS
-
-    parent, name = table._v_parent, table.name
-    attrs = {k: table.attrs[k] for k in table.attrs._v_attrnamesuser}
-    desc = table.description
-    table._f_remove()
-    new = h5.create_table(parent, name, desc, expectedrows=100_000, filters=_TABLE_FILTERS)
-    for k, v in attrs.items():
-        new.attrs[k] = v

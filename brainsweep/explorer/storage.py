@@ -711,31 +711,38 @@ class StudyFile:
         """Write pypet's run-information table (``overview/runs``) again for runs ``0 .. n-1``.
 
         Everything in it is derived from the registered parameters and the runs table, so a
-        copy torn by a kill during a write (an unreadable compressed chunk) is rebuilt from those.
-        The old table is removed, or, if HDF5 cannot even free it, moved aside."""
-        old = self._node(f"{self._root}/overview/runs")
-        parent, dtype, filters = old._v_parent, old.dtype, old.filters
-        desc = old.description._v_colobjects
-        attrs = {k: old.attrs[k] for k in old.attrs._v_attrnamesuser}
-        try:
-            old._f_remove()
-        except tables.HDF5ExtError:
-            old._f_move(newname=f"runs_unreadable_{int(time.time())}")
+        copy torn by a kill during a write (an unreadable compressed chunk) is rebuilt from those."""
+        new = recreate_run_info(self.h5, self._node(f"{self._root}/overview/runs"))
         self._nodes.clear()
-        new = self.h5.create_table(parent, "runs", desc, expectedrows=100_000, filters=filters)
-        for k, v in attrs.items():
-            new.attrs[k] = v
+        t = self._table
+        done = t.read_where(f"idx < {int(n)}") if t is not None else None
         step = 10_000
         for first in range(0, n, step):
-            new.append(self._run_info_rows(dtype, first, self.registered_points(first, min(step, n - first))))
-        t = self._table
-        if t is not None and n:
-            done = t.read_where(f"idx < {int(n)}")
-            if len(done):
-                rows = new.read_coordinates(done["idx"])
-                _set_completed(rows, done["finished"], done["runtime"])
-                new.modify_coordinates(done["idx"], rows)
+            rows = self._run_info_rows(new.dtype, first, self.registered_points(first, min(step, n - first)))
+            if done is not None:
+                of = done[(done["idx"] >= first) & (done["idx"] < first + len(rows))]
+                marked = rows[of["idx"] - first]
+                _set_completed(marked, of["finished"], of["runtime"])
+                rows[of["idx"] - first] = marked
+            new.append(rows)
         self.h5.flush()
+
+
+def recreate_run_info(h5: tables.File, table) -> tables.Table:
+    """pypet's run-information ``table`` made again, empty, compressed (its rows are mostly
+    padding: about 700 bytes a run uncompressed, more than a small run's data), with its
+    attributes. The old table is removed, or, if HDF5 cannot even free it (a torn chunk), moved aside."""
+    parent, name = table._v_parent, table.name
+    attrs = {k: table.attrs[k] for k in table.attrs._v_attrnamesuser}
+    desc = table.description
+    try:
+        table._f_remove()
+    except tables.HDF5ExtError:
+        table._f_move(newname=f"{name}_unreadable_{int(time.time())}")
+    new = h5.create_table(parent, name, desc, expectedrows=100_000, filters=_TABLE_FILTERS)
+    for k, v in attrs.items():
+        new.attrs[k] = v
+    return new
 
 
 def _set_completed(rows: np.ndarray, finished: np.ndarray, runtime: np.ndarray) -> None:
