@@ -75,8 +75,7 @@ class NoiseSource:
 
     ``state()`` -> a copy of (rng, ou) to restart from; ``inputs(n, state)`` -> (n, N, NI) array
     of the next n steps from that state (advanced in place; written into ``out`` if given). ``active`` is False when every input
-    is 0 for the whole run (no noise, no OU mean): the kernels then skip the inputs. ``params``:
-    the parameters that set the inputs (held fixed: the gradient has no derivative for them).
+    is 0 for the whole run (no noise, no OU mean): the kernels then skip the inputs.
     """
 
     def __init__(self, cls, P, pnames, rng_state, dt):
@@ -99,7 +98,6 @@ class NoiseSource:
                 if m:
                     ou[:, k] = P[:, pidx[m]]
         self.start = (np.array(rng_state, dtype=np.uint64).copy(), ou)
-        self.params = noise_params(cls, pnames)
         noisy_any = self.NI > 0 and self.noisy[:self.NI].any()
         white = self.sw >= 0 and np.any(P[:, self.sw] != 0)
         ou_on = self.so >= 0 and (np.any(P[:, self.so] != 0) or np.any(ou != 0)
