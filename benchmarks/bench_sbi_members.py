@@ -1,12 +1,15 @@
 """Calibration of an ensemble posterior by its number of members, on stored and fresh held-out runs.
 
-    nice python benchmarks/bench_sbi_members.py bench_sbi.h5 [--members 1 3 5] [--fresh 1 2 3]
+    nice python benchmarks/bench_sbi_members.py bench_sbi.h5 [--members 1 3 5] [--fresh 1 2 3] [--unrefitted]
 
 For a finished SBI study trained with ``SBI(ensemble=k)`` (e.g. by bench_sbi.py): the mixture of
 its first m members (m = 1: the single NPE, trained with the seed a study without an ensemble
 uses) is calibrated on the study's own held-out runs and on 200 fresh held-out simulations per
 ``--fresh`` seed (the draws and run seeds ``check_calibration(n=200, seed=...)`` makes: the
-study's evaluation rebuilt from the file, runs numbered after the stored ones). Prints, for each
+study's evaluation rebuilt from the file, runs numbered after the stored ones). A study of one
+estimator takes ``--members 1``. For a study with ``SBI(recalibration=n)``, ``--unrefitted``
+also reports the same estimators with their flows' standard normal base back in place of the
+refitted one (what the study would have given without recalibration). Prints, for each
 set and pooled over all sets, the SBC KS p-value per parameter and the expected coverage at 50 %
 and 90 % (sbc.calibrate with ``--samples`` posterior samples per run). Nothing is written to the file.
 """
@@ -58,7 +61,7 @@ def calibrate_mixtures(estimators, prior, members, sets, samples=500, label=""):
             c = calibrate(mixture, theta, x, samples, seed=0)
             ranks.append(c["ranks"] / samples)
             density_ranks.append(c["coverage_ranks"] / samples)
-            row = {"members": m, "set": name, "n": c["n"], "ks_pvals": c["ks_pvals"].tolist(),
+            row = {"members": m, "set": name, "n": c["n"], "label": label, "ks_pvals": c["ks_pvals"].tolist(),
                    "coverage50": float(c["coverage"][9]), "coverage90": float(c["coverage"][17])}
             out.append(row)
             print(f"{label}{m} member(s), {name:8s} (n {c['n']}): KS p {np.round(c['ks_pvals'], 3).tolist()}, "
@@ -67,12 +70,34 @@ def calibrate_mixtures(estimators, prior, members, sets, samples=500, label=""):
             continue
         r, cr = np.vstack(ranks), np.concatenate(density_ranks)
         ks = [float(stats.kstest(r[:, j], "uniform").pvalue) for j in range(r.shape[1])]
-        row = {"members": m, "set": "pooled", "n": len(r), "ks_pvals": ks, "coverage50": float(np.mean(cr >= 0.5)),
+        row = {"members": m, "set": "pooled", "n": len(r), "label": label, "ks_pvals": ks, "coverage50": float(np.mean(cr >= 0.5)),
                "coverage90": float(np.mean(cr >= 0.1)), "mean_rank": r.mean(axis=0).tolist()}
         out.append(row)
         print(f"{label}{m} member(s), pooled   (n {len(r)}): KS p {np.round(ks, 4).tolist()}, coverage 50 % "
               f"{row['coverage50']:.3f}, 90 % {row['coverage90']:.3f}, mean rank fraction "
               f"{np.round(row['mean_rank'], 3).tolist()}", flush=True)
+    return out
+
+
+def user_features(spec):
+    """The feature function ``module:NAME`` (a study's own callable, recorded by name only), or None."""
+    import importlib
+    if not spec:
+        return None
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _standard_normal_base(estimator):
+    """A copy of a zuko ``estimator`` with the base sbi builds it with (zuko's DiagNormal(0, 1))."""
+    import copy
+
+    import torch
+    import zuko
+    d = int(estimator.input_shape[-1])
+    out = copy.deepcopy(estimator)
+    out.net.base = zuko.lazy.UnconditionalDistribution(zuko.distributions.DiagNormal, torch.zeros(d),
+                                                        torch.ones(d), buffer=True)
     return out
 
 
@@ -83,15 +108,22 @@ def main(argv=None):
     ap.add_argument("--fresh", type=int, nargs="*", default=[1, 2, 3], help="seeds of fresh held-out sets")
     ap.add_argument("--no-stored", action="store_true", help="leave out the study's own held-out runs")
     ap.add_argument("--samples", type=int, default=500, help="posterior samples per held-out run")
+    ap.add_argument("--features", help="module:NAME of the study's feature function if it is a user's callable "
+                                       "(bench_sbi_hopf:FEATURES, run from benchmarks/)")
+    ap.add_argument("--unrefitted", action="store_true",
+                    help="also the estimators with their flows' standard normal base (no recalibration)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     res = load(args.path)
     post = posterior(res)
-    if not isinstance(post.estimator, list) or max(args.members) > len(post.estimator) or min(args.members) < 1:
-        ap.error(f"--members: {args.path} holds {len(post.estimator) if isinstance(post.estimator, list) else 1} "
-                 f"estimator(s); expected numbers from 1 to that")
-    sets = held_out_sets(res, post, args.fresh, stored=not args.no_stored)
-    out = calibrate_mixtures(post.estimator, post.prior, args.members, sets, args.samples)
+    estimators = post.estimator if isinstance(post.estimator, list) else [post.estimator]
+    if max(args.members) > len(estimators) or min(args.members) < 1:
+        ap.error(f"--members: {args.path} holds {len(estimators)} estimator(s); expected numbers from 1 to that")
+    sets = held_out_sets(res, post, args.fresh, features=user_features(args.features), stored=not args.no_stored)
+    out = calibrate_mixtures(estimators, post.prior, args.members, sets, args.samples)
+    if args.unrefitted:
+        raw = [_standard_normal_base(e) for e in estimators]
+        out += calibrate_mixtures(raw, post.prior, args.members, sets, args.samples, label="unrefitted: ")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)

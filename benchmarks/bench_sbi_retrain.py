@@ -14,7 +14,6 @@ from benchmarks/). The file is only read.
 """
 
 import argparse
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from brainsweep.inference._posterior_io import Posterior, train_npe
 from brainsweep.inference._prior import BoxPrior
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sbi_members import calibrate_mixtures, held_out_sets  # noqa: E402
+from bench_sbi_members import calibrate_mixtures, held_out_sets, user_features  # noqa: E402
 
 
 def main(argv=None):
@@ -52,7 +51,7 @@ def main(argv=None):
     res = load(args.path)
     prior = BoxPrior(res.space)
     data = training_data(res)
-    train = ~data["holdout"] & (data["status"] == "ok")
+    train = ~data["holdout"] & ~data["recalibration"] & (data["status"] == "ok")
     build = {"model": args.model, "hidden_features": args.hidden, "num_transforms": args.transforms, "num_bins": 10,
              "z_score_theta": "independent", "z_score_x": "independent"}
     training = {"max_num_epochs": 400, "learning_rate": 5e-4, "training_batch_size": args.batch,
@@ -65,10 +64,7 @@ def main(argv=None):
         estimators.append(estimator)
         print(f"member {k}: {info['epochs']} epochs, {info['seconds']:.0f} s", flush=True)
     print(f"{args.ensemble} member(s) on {int(train.sum())} runs in {time.perf_counter() - t0:.0f} s; {build}; {training}")
-    feats = None
-    if args.features:
-        module, name = args.features.split(":")
-        feats = getattr(importlib.import_module(module), name)
+    feats = user_features(args.features)
     post = Posterior(estimators[0] if args.ensemble == 1 else estimators, prior)
     sets = held_out_sets(res, post, args.fresh, features=feats, stored=not args.no_stored)
     calibrate_mixtures(estimators, prior, members, sets)

@@ -19,6 +19,7 @@ pytest.importorskip("sbi")
 from brainsweep.explorer import ParameterSpace, Study, _plain, load  # noqa: E402
 from brainsweep.inference import SBI, calibration, features, posterior, training_data  # noqa: E402
 from brainsweep.inference._prior import BoxPrior  # noqa: E402
+from sbi_helpers import sample_in_new_process  # noqa: E402
 
 SIGMA = 0.3
 X0 = np.array([0.5, math.log(2.0)])
@@ -195,11 +196,7 @@ def test_calibration_is_uniform_and_covers(trained):
 def test_posterior_in_a_new_process_samples_the_same(trained, tmp_path):
     sbi, _, path = trained
     here = sbi.posterior().sample(500, X0, seed=21)
-    out = tmp_path / "s.npy"
-    code = ("import numpy as np; from brainsweep.inference import posterior; "
-            f"np.save({str(out)!r}, posterior({path!r}).sample(500, np.array({X0.tolist()}), seed=21))")
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert np.array_equal(np.load(out), here)
+    assert np.array_equal(sample_in_new_process(path, X0, 500, 21, tmp_path), here)
 
 
 def test_resume_of_a_finished_study_keeps_the_estimator(trained):
@@ -312,7 +309,7 @@ def test_example_09_runs_fast(tmp_path):
     assert "90 % credible interval" in done.stdout and "SBC on 100 held-out runs" in done.stdout
     for name in ("sbi_jr.h5", "09_posterior.png", "09_calibration.png", "09_predictive.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert len(load(tmp_path / "sbi_jr.h5").df) == 300
+    assert len(load(tmp_path / "sbi_jr.h5").df) == 350    # 200 training, 50 recalibration, 100 held out
 
 
 def test_sequential_rounds_focus_on_x_obs(tmp_path):

@@ -5,7 +5,9 @@ The stored document (inside the SBI strategy's state, so in the study file as JS
 ``posterior_nn`` and every tensor of the estimator's ``state_dict()`` as a numpy array (the
 network weights, the MADE masks and permutations, and the z-scoring means/stds of theta and x).
 Rebuilding calls ``posterior_nn(**build)`` on placeholder data of the stored shapes, then
-``load_state_dict(strict=True)``: no pickle, no ``torch.load``.
+``load_state_dict(strict=True)``: no pickle, no ``torch.load``. An estimator whose base
+distribution was refitted (:mod:`._recalibrate`) has ``"base": "student_t"``; its base's
+fitted values are tensors of the state like the rest.
 """
 
 from __future__ import annotations
@@ -102,9 +104,15 @@ def estimator_to_plain(estimator, build: dict, theta_dim: int, x_dim: int) -> di
     import sbi
     import torch
     members = estimator if isinstance(estimator, list) else [estimator]
+    from ._recalibrate import base_family
     states = [{k: v.detach().cpu().numpy().copy() for k, v in m.state_dict().items()} for m in members]
     doc = {"format": 1, "method": "NPE", "build": dict(build), "theta_dim": int(theta_dim),
            "x_dim": int(x_dim), "versions": {"sbi": sbi.__version__, "torch": torch.__version__}}
+    families = {base_family(m) for m in members}
+    if families != {"normal"}:
+        if len(families) > 1:
+            raise ValueError(f"estimator_to_plain: the members' bases differ ({sorted(families)})")
+        doc["base"] = families.pop()
     if isinstance(estimator, list):
         doc["ensemble"] = states
     else:
@@ -136,6 +144,12 @@ def _rebuilt(doc: dict, stored: dict):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the build draws random permutations; the stored ones replace them
         estimator = _build(doc["build"], placeholder(d), placeholder(k))
+    base = doc.get("base", "normal")  # older files: no key
+    if base == "student_t":
+        from ._recalibrate import set_student_t_base
+        set_student_t_base(estimator, 1.0, np.zeros(d), np.ones(d))  # placeholders, replaced by the stored values
+    elif base != "normal":
+        raise ValueError(f"stored estimator: base distribution {base!r} is not 'normal' or 'student_t'")
     if not isinstance(stored, dict):
         raise ValueError("stored estimator: its weights must be a dict of arrays")
     state = {key: torch.as_tensor(np.asarray(v)) for key, v in stored.items()}
@@ -170,8 +184,11 @@ class Posterior:
         self.x_dim = int(members[0].condition_shape[-1])
 
     def __repr__(self) -> str:
-        kind = f"an ensemble of {len(self.estimator)} estimators" if isinstance(self.estimator, list) else "NPE"
-        return f"<Posterior over {self.names} given {self.x_dim} features ({kind})>"
+        from ._recalibrate import base_family
+        members = self.estimator if isinstance(self.estimator, list) else [self.estimator]
+        kind = f"an ensemble of {len(members)} estimators" if isinstance(self.estimator, list) else "NPE"
+        refit = ", base refitted on held-out runs" if base_family(members[0]) != "normal" else ""
+        return f"<Posterior over {self.names} given {self.x_dim} features ({kind}{refit})>"
 
     def _x(self, x):
         arr = np.asarray(x, dtype=float).ravel()

@@ -40,15 +40,18 @@ def posterior(res, threads: int = 1) -> Posterior:
 def training_data(res) -> dict:
     """The simulations as the strategy used them: ``theta`` (prior coordinates), ``params``
     (parameter units), ``x`` (features, NaN rows excluded), ``idx`` (run index), ``status``,
-    ``holdout`` (True for calibration simulations)."""
+    ``holdout`` (True for calibration simulations), ``recalibration`` (True for the simulations
+    the base distribution was refitted on, ``SBI(recalibration=...)``)."""
     res = _results(res)
     state = _state(res)
     prior = BoxPrior(res.space)
     n_sim = int(res.strategy["simulations"]) * int(res.strategy.get("rounds", 1))
+    n_recal = int(res.strategy.get("recalibration", 0))  # older files: no key
     theta = np.asarray(state["theta"], dtype=float)
+    i = np.arange(len(theta))
     return {"theta": theta, "params": prior.to_params(theta) if len(theta) else theta, "x": state["x"],
-            "idx": state["idx"], "status": state["status"], "holdout": np.arange(len(theta)) >= n_sim,
-            "names": prior.names}
+            "idx": state["idx"], "status": state["status"], "holdout": i >= n_sim + n_recal,
+            "recalibration": (i >= n_sim) & (i < n_sim + n_recal), "names": prior.names}
 
 
 def calibration(res) -> dict:
