@@ -103,8 +103,8 @@ def estimator_to_plain(estimator, build: dict, theta_dim: int, x_dim: int) -> di
     one estimator's tensors under ``state``, an ensemble's under ``ensemble`` (one dict each)."""
     import sbi
     import torch
-    members = estimator if isinstance(estimator, list) else [estimator]
     from ._recalibrate import base_family
+    members = estimator if isinstance(estimator, list) else [estimator]
     states = [{k: v.detach().cpu().numpy().copy() for k, v in m.state_dict().items()} for m in members]
     doc = {"format": 1, "method": "NPE", "build": dict(build), "theta_dim": int(theta_dim),
            "x_dim": int(x_dim), "versions": {"sbi": sbi.__version__, "torch": torch.__version__}}
