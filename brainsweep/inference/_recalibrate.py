@@ -32,12 +32,12 @@ _DF_BOUNDS = (1.0, 1000.0)   # Cauchy-like to practically normal
 
 def latent_codes(estimator, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``(n, d)`` base-space codes of parameters ``theta`` (prior coordinates) given features
-    ``x`` (n, k) under a zuko flow ``estimator`` (its z-scoring included)."""
+    ``x`` (n, k) under a zuko flow ``estimator`` (sbi's ``inverse_transform``, z-scoring included)."""
     import torch
     th = torch.as_tensor(np.asarray(theta, dtype=np.float32))
     xx = torch.as_tensor(np.asarray(x, dtype=np.float32))
     with torch.no_grad():
-        return estimator.net(estimator.embedding_net(xx)).transform(th).numpy().astype(float)
+        return estimator.inverse_transform(th, xx).numpy().astype(float)
 
 
 def fit_student_t(z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -57,45 +57,27 @@ def fit_student_t(z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     return float(np.exp(r.x[0])), r.x[1:1 + d].copy(), np.exp(r.x[1 + d:])
 
 
-class _StudentTBase:
-    """Factory of the base module (a torch ``nn.Module`` made on first use, so importing this
-    module does not import torch)."""
-
-    cls = None
-
-    @classmethod
-    def make(cls, df: float, loc, scale):
-        import torch
-        from torch import nn
-        if cls.cls is None:
-            class StudentTBase(nn.Module):
-                """zuko base: a product of Student-t distributions (buffers ``df``, ``loc``, ``scale``)."""
-
-                def __init__(self, df, loc, scale):
-                    super().__init__()
-                    self.register_buffer("df", torch.as_tensor(df, dtype=torch.float32).reshape(()))
-                    self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32))
-                    self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-
-                def forward(self, c=None):
-                    from torch.distributions import Independent, StudentT
-                    return Independent(StudentT(self.df, self.loc, self.scale), 1)
-
-            cls.cls = StudentTBase
-        return cls.cls(df, np.asarray(loc, dtype=float), np.asarray(scale, dtype=float))
+def _student_t(df, loc, scale):
+    """A product of Student-t distributions (zuko calls this with the base's buffers)."""
+    from torch.distributions import Independent, StudentT
+    return Independent(StudentT(df, loc, scale), 1)
 
 
 def set_student_t_base(estimator, df: float, loc, scale) -> None:
     """Replace ``estimator``'s base distribution (in place) by Student-t ``df``, ``loc`` (d),
-    ``scale`` (d)."""
-    estimator.net.base = _StudentTBase.make(df, loc, scale)
+    ``scale`` (d): zuko's unconditional distribution with buffers ``df``, ``loc``, ``scale``,
+    as sbi builds the standard normal one."""
+    import torch
+    from zuko.lazy import UnconditionalDistribution
+    f32 = lambda v: torch.as_tensor(np.asarray(v, dtype=float), dtype=torch.float32)  # noqa: E731
+    estimator.net.base = UnconditionalDistribution(_student_t, df=f32(df).reshape(()), loc=f32(loc),
+                                                   scale=f32(scale), buffer=True)
 
 
 def base_family(estimator) -> str:
     """``"student_t"`` for an estimator whose base was refitted here, else ``"normal"``."""
-    net = getattr(estimator, "net", None)
-    cls = _StudentTBase.cls
-    return "student_t" if cls is not None and isinstance(getattr(net, "base", None), cls) else "normal"
+    base = getattr(getattr(estimator, "net", None), "base", None)
+    return "student_t" if getattr(base, "f", None) is _student_t else "normal"
 
 
 def recalibrate(estimator, theta: np.ndarray, x: np.ndarray) -> dict:

@@ -384,11 +384,10 @@ class SBI(Strategy):
         if len(theta) < MIN_RECALIBRATION:
             raise ValueError(f"SBI: only {len(theta)} of {self.recalibration} recalibration simulations gave "
                              f"finite features (excluded: {self.excluded}); at least {MIN_RECALIBRATION} are needed")
-        if self._estimator is None:
-            self._estimator = estimator_from_plain(self._estimator_doc)
-        members = self._estimator if isinstance(self._estimator, list) else [self._estimator]
+        estimator = self._trained_estimator()
+        members = estimator if isinstance(estimator, list) else [estimator]
         self.recalibration_result = [recalibrate(m, theta, x) for m in members]
-        self._estimator_doc = estimator_to_plain(self._estimator, self.build, self._prior.dim, x.shape[1])
+        self._estimator_doc = estimator_to_plain(estimator, self.build, self._prior.dim, x.shape[1])
 
     def _calibrate(self) -> None:
         from .sbc import calibrate
@@ -400,9 +399,13 @@ class SBI(Strategy):
         """The trained posterior (after the study ran, or from a restored state)."""
         if self._estimator_doc is None:
             raise RuntimeError("SBI.posterior: the estimator is not trained yet (run the study first)")
+        return Posterior(self._trained_estimator(), self._prior, self.threads)
+
+    def _trained_estimator(self):
+        """The trained estimator (or list of them), rebuilt from the stored document once after a resume."""
         if self._estimator is None:
             self._estimator = estimator_from_plain(self._estimator_doc)
-        return Posterior(self._estimator, self._prior, self.threads)
+        return self._estimator
 
     # -- building the study ---------------------------------------------------------------------
     def wrap_evaluator(self, evaluator):
