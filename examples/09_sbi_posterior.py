@@ -6,7 +6,7 @@ a and b are the reciprocal excitatory and inhibitory synaptic time constants (1/
 Jansen-Rit column driven by noisy input (Ornstein-Uhlenbeck noise of std 0.05 1/ms on p). The
 study simulates (a, b) drawn from the prior, summarises each run by the log power spectrum of
 v_pyr (every 1 Hz bin from 1 to 45 Hz), its mean and log std and its peak frequency, trains a
-neural posterior estimator on 6000 runs, refits its base distribution on 600 further runs (one
+neural posterior estimator on 6000 runs, refits its base distribution on 1500 further runs (one
 NPE alone is overconfident; refitted it is calibrated, see benchmarks/bench_sbi.py), and checks
 its calibration on 200 held-out simulations used for nothing else. The posterior is then read
 back from the file (no retraining) for an observation with hidden (a, b).
@@ -31,7 +31,7 @@ FEATURES = features.concat(
 model = JansenRitModel()
 model.params.update(sigma_ou=0.05)  # input noise (1/ms): without it a run is a deterministic function of (a, b)
 space = ParameterSpace(bounds={"a": (0.03, 0.12), "b": (0.03, 0.12)})
-sbi = SBI(simulations=200 if FAST else 6000, recalibration=50 if FAST else 600, calibration=100 if FAST else 200,
+sbi = SBI(simulations=200 if FAST else 6000, recalibration=50 if FAST else 1500, calibration=100 if FAST else 200,
           batch=500, features=FEATURES, density_estimator={"model": "zuko_maf", "hidden_features": 50, "num_transforms": 5},
           training={"max_num_epochs": 30 if FAST else 300, "learning_rate": 5e-4, "training_batch_size": 200})
 res = sbi.study(model, space, "sbi_jr.h5", seed=2, overwrite=True, run_kwargs=RUN).run(progress=not FAST)
